@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     and over plain http. Comma separated. Default: none (https and public addresses only)."""
 
     # --- speech providers ---------------------------------------------------------------------
+    preload_models: bool = True
+    """Load every model at start-up (fail fast on a missing/corrupt model). When false, models load on
+    the first realtime session (REST-only tests and tooling start instantly)."""
     vad: str = "silero"
     stt: str = "whisper"
     turn_detector: str = "smart-turn"
