@@ -1,0 +1,107 @@
+"""A bounded executor per model: inference runs in its own worker thread(s), never on the event loop.
+
+Each model gets one ``InferenceExecutor`` with an explicit thread count, so a queue forms in front of
+the model instead of several inferences fighting over 2 cores. Cancelling the awaiting task before the
+job starts means the job never runs; a job already running finishes in its thread (its result is
+dropped). ``stats()`` feeds the metrics endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class InferenceExecutor:
+    """``threads`` worker threads dedicated to one model, with queue-depth and wait-time statistics."""
+
+    def __init__(self, name: str, *, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError(f"InferenceExecutor {name!r}: threads must be >= 1, got {threads}")
+        self.name = name
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"voxgate-{name}")
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._running = 0
+        self._count = 0
+        self._wait_last = 0.0
+        self._wait_total = 0.0
+        self._wait_max = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs submitted and not finished: waiting for a worker plus running."""
+        with self._lock:
+            return self._waiting + self._running
+
+    @property
+    def busy(self) -> bool:
+        return self.queue_depth > 0
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` in a worker thread and await its result."""
+        submitted = time.perf_counter()
+        abandoned = threading.Event()
+        call = functools.partial(fn, *args, **kwargs)
+
+        def job() -> T:
+            with self._lock:
+                self._waiting -= 1
+                if abandoned.is_set():
+                    return None  # type: ignore[return-value]  # the awaiting task is gone
+                wait = time.perf_counter() - submitted
+                self._running += 1
+                self._count += 1
+                self._wait_last = wait
+                self._wait_total += wait
+                self._wait_max = max(self._wait_max, wait)
+            try:
+                return call()
+            finally:
+                with self._lock:
+                    self._running -= 1
+
+        with self._lock:
+            self._waiting += 1
+        try:
+            future: Future[T] = self._pool.submit(job)
+        except BaseException:
+            with self._lock:
+                self._waiting -= 1
+            raise
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            abandoned.set()
+            if future.cancel():  # never started: undo the waiting count the job would have undone
+                with self._lock:
+                    self._waiting -= 1
+            raise
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            count = self._count
+            return {
+                "name": self.name,
+                "threads": self.threads,
+                "count": count,
+                "queue_depth": self._waiting + self._running,
+                "waiting": self._waiting,
+                "running": self._running,
+                "last_wait_seconds": self._wait_last,
+                "avg_wait_seconds": self._wait_total / count if count else 0.0,
+                "max_wait_seconds": self._wait_max,
+            }
+
+    def shutdown(self, *, wait: bool = False) -> None:
+        """Stop accepting jobs; queued jobs are cancelled, running ones finish in their thread."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
