@@ -94,6 +94,11 @@ class TextDelta:
 LLMEvent = TextDelta | ToolCallRequest
 
 
+class LanguageModelError(RuntimeError):
+    """The LLM could not produce a reply (remote server unreachable, timeout, HTTP error, bad model
+    output, inference failure). Raised from ``LanguageModel.stream``; the engine turns it into an apology."""
+
+
 @runtime_checkable
 class LanguageModel(Protocol):
     def stream(

@@ -1,0 +1,133 @@
+"""Streaming splitter from LLM text deltas to speakable chunks for TTS.
+
+Speaking can start before the LLM finishes, so chunks are released as early as is safe:
+
+- the **first** chunk may be a clause: it ends at ``,`` ``;`` ``:`` or a spaced dash once it holds at least
+  ``min_clause_words`` words (starting speech on a clause, not a whole sentence, is the biggest
+  single latency win);
+- later chunks end at sentence ends (``.`` ``!`` ``?`` ``…``, a newline), or at a clause boundary once a
+  sentence has run past ``max_sentence_words`` words;
+- a boundary is only declared once the character after it has arrived, so ``3.5``, ``e.g. this``,
+  ``Mr. Smith``, ``Wait...what`` and ``?!`` are not split in the wrong place.
+"""
+
+from __future__ import annotations
+
+import re
+
+TITLES = frozenset(
+    {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "sr.", "jr.", "mt.", "rev.", "gen.", "capt."}
+)
+"""Abbreviations that are always followed by a name: never a sentence end."""
+
+ABBREVIATIONS = frozenset(
+    {
+        "e.g.", "i.e.", "etc.", "vs.", "approx.", "no.", "nos.", "inc.", "ltd.", "co.", "corp.", "dept.",
+        "est.", "fig.", "min.", "max.", "avg.", "a.m.", "p.m.", "jan.", "feb.", "mar.", "apr.", "jun.",
+        "jul.", "aug.", "sep.", "sept.", "oct.", "nov.", "dec.", "mon.", "tue.", "wed.", "thu.", "fri.",
+        "sat.", "sun.", "ave.", "blvd.", "rd.", "apt.", "tel.", "ext.", "ft.", "oz.", "lb.", "lbs.",
+    }
+)  # fmt: skip
+"""Abbreviations that may end a sentence: a boundary only when the next word starts with a capital."""
+
+_CLOSERS = "\"'”’)]»"
+_CLOSER_CLASS = "[" + re.escape(_CLOSERS) + "]"
+_SENTENCE_END = re.compile(rf"(?:[.!?]+|…+)[.!?…]*{_CLOSER_CLASS}*(?=\s)")
+_CLAUSE_END = re.compile(rf"(?:[,;:]{_CLOSER_CLASS}*|\s[—–]|\s--?)(?=\s)")
+_ALNUM = re.compile(r"\w")
+_INITIAL = re.compile(r"^(?:[a-z]\.)+$", re.IGNORECASE)  # "J." or "U.S."
+
+
+def _word_count(text: str) -> int:
+    return sum(1 for word in text.split() if _ALNUM.search(word))
+
+
+def _next_visible(text: str, start: int) -> str | None:
+    """The first non-space character at or after ``start``; ``None`` if it has not arrived yet."""
+    for char in text[start:]:
+        if not char.isspace():
+            return char
+    return None
+
+
+class SentenceSplitter:
+    """Feed LLM text deltas with :meth:`feed`; speak each returned chunk; call :meth:`flush` at the end."""
+
+    def __init__(self, *, min_clause_words: int = 4, max_sentence_words: int = 24) -> None:
+        self.min_clause_words = min_clause_words
+        self.max_sentence_words = max_sentence_words
+        self._buffer = ""
+        self._chunks_emitted = 0
+
+    @property
+    def pending(self) -> str:
+        """Text received and not yet returned."""
+        return self._buffer
+
+    def reset(self) -> None:
+        self._buffer = ""
+        self._chunks_emitted = 0
+
+    def feed(self, text: str) -> list[str]:
+        """Add a delta; return the chunks (stripped, non-empty) that are now complete."""
+        self._buffer += text
+        chunks: list[str] = []
+        while (end := self._boundary()) is not None:
+            chunk, self._buffer = self._buffer[:end].strip(), self._buffer[end:]
+            if _ALNUM.search(chunk):  # a chunk of bare punctuation ("...", "—") is not spoken
+                chunks.append(chunk)
+                self._chunks_emitted += 1
+        return chunks
+
+    def flush(self) -> str:
+        """The remainder at the end of the reply ("" when nothing speakable is left)."""
+        rest, self._buffer = self._buffer.strip(), ""
+        if not _ALNUM.search(rest):
+            return ""
+        self._chunks_emitted += 1
+        return rest
+
+    # --- boundary search ----------------------------------------------------------------------
+    def _boundary(self) -> int | None:
+        """End index of the first complete chunk in the buffer, or ``None`` if none is complete yet."""
+        buffer = self._buffer
+        sentence_end = self._sentence_end(buffer)
+        newline = buffer.find("\n", len(buffer) - len(buffer.lstrip()))
+        candidates = [
+            index for index in (sentence_end, newline if newline > 0 else None) if index is not None
+        ]
+        clause_end = self._clause_end(buffer, limit=min(candidates) if candidates else len(buffer))
+        if clause_end is not None:
+            candidates.append(clause_end)
+        return min(candidates) if candidates else None
+
+    def _sentence_end(self, buffer: str) -> int | None:
+        for match in _SENTENCE_END.finditer(buffer):
+            punctuation = match.group().rstrip(_CLOSERS)
+            if punctuation == ".":
+                word = buffer[: match.start() + 1].split()[-1].lower().lstrip(_CLOSERS + "(")
+                if word in TITLES:
+                    continue
+                if word in ABBREVIATIONS or _INITIAL.match(word) or word[:-1].isdigit():
+                    following = _next_visible(buffer, match.end())
+                    if following is None:
+                        return None  # wait for the next word to decide
+                    if not following.isupper():
+                        continue
+            elif punctuation.startswith(("..", "…")) and not punctuation.endswith(("!", "?")):
+                following = _next_visible(buffer, match.end())
+                if following is None:
+                    return None
+                if not following.isupper():
+                    continue  # "Well... maybe": a pause inside the sentence
+            return match.end()
+        return None
+
+    def _clause_end(self, buffer: str, *, limit: int) -> int | None:
+        needed = self.min_clause_words if self._chunks_emitted == 0 else self.max_sentence_words
+        for match in _CLAUSE_END.finditer(buffer):
+            if match.end() > limit:
+                break
+            if _word_count(buffer[: match.start()]) >= needed:
+                return match.end()
+        return None
