@@ -1,0 +1,392 @@
+"""The embedded LLM: llama.cpp (llama-cpp-python) with the packaged Qwen2.5-Coder-0.5B-Instruct Q4_K_M.
+
+- The prompt is rendered with the GGUF's own Jinja chat template (tools included), so tool results and
+  assistant tool calls are shown to the model exactly as it was trained on them.
+- Generation runs in a one-thread :class:`InferenceExecutor`; each piece of text is handed to the event
+  loop with ``call_soon_threadsafe`` as it is decoded, and closing the async iterator sets a stop flag
+  that the generation loop checks after every token.
+- Tool calls: the model writes ``<tool_call>{"name": …, "arguments": …}</tool_call>`` (or bare JSON).
+  :class:`ToolCallStreamParser` holds back output that starts like that and parses it at the end,
+  while an ordinary reply streams token by token.
+- Prompt caching: llama.cpp keeps the KV cache of its last evaluation and llama-cpp-python reuses the
+  longest matching token prefix, so a session's system prompt + tools + history is not re-prefilled
+  on its next turn. When several sessions share the model, the KV cells of the session being switched
+  away from are saved (``llama_state_seq_get_data``, about 12 KiB per token) keyed by ``session_key``
+  and restored when that session speaks again (LRU, ``max_cached_sessions``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voxgate.config import Settings
+from voxgate.speech.base import (
+    ChatMessage,
+    LanguageModelError,
+    LLMEvent,
+    TextDelta,
+    ToolSchema,
+)
+from voxgate.speech.executor import InferenceExecutor
+from voxgate.speech.models import resolve_model
+from voxgate.speech.tool_call_parsing import ToolCallStreamParser
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "qwen2.5-0.5b-instruct-q4km"
+
+_CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message.role + '\\n' + message.content + "
+    "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+"""Used only when a user-supplied GGUF carries no chat template."""
+
+
+@dataclass(slots=True)
+class _SessionKV:
+    tokens: list[int]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """What the last generation did (also logged at debug level)."""
+
+    prompt_tokens: int
+    reused_prefix_tokens: int
+    completion_tokens: int
+    prefill_seconds: float
+    total_seconds: float
+    stopped_early: bool
+
+
+class ChatPromptRenderer:
+    """Renders :class:`ChatMessage` lists with a model's Jinja chat template."""
+
+    def __init__(self, template: str, *, bos_token: str = "", eos_token: str = "") -> None:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        # Hugging Face templates expect tojson without HTML escaping (jinja's default escapes < > &)
+        environment.filters["tojson"] = _tojson
+        environment.globals["raise_exception"] = _raise_template_error
+        self._template = environment.from_string(template)
+        self._bos_token = bos_token
+        self._eos_token = eos_token
+
+    def render(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        add_generation_prompt: bool = True,
+    ) -> str:
+        return self._template.render(
+            messages=[message_to_template(message) for message in messages],
+            tools=[tool_to_template(tool) for tool in tools] or None,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self._bos_token,
+            eos_token=self._eos_token,
+        )
+
+
+def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+
+
+def _raise_template_error(message: str) -> None:
+    raise LanguageModelError(f"chat template error: {message}")
+
+
+def message_to_template(message: ChatMessage) -> dict[str, Any]:
+    """A message in the OpenAI-style dict shape that Hugging Face chat templates expect."""
+    rendered: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        rendered["tool_calls"] = [
+            {
+                "id": call.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        rendered["tool_call_id"] = message.tool_call_id
+    return rendered
+
+
+def tool_to_template(tool: ToolSchema) -> dict[str, Any]:
+    parameters = tool.parameters or {"type": "object", "properties": {}}
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": parameters},
+    }
+
+
+class LlamaLLM:
+    """:class:`~voxgate.speech.base.LanguageModel` backed by llama.cpp; one instance serves every session."""
+
+    streaming = True
+    supports_tools = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        temperature: float = 0.2,
+        max_tokens: int = 200,
+        seed: int = 1234,
+        max_cached_sessions: int = 8,
+    ) -> None:
+        from llama_cpp import Llama  # heavy: only when the embedded LLM is chosen
+
+        path = resolve_model(MODEL_NAME, settings)
+        self.model_path = path
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.max_cached_sessions = max_cached_sessions
+        try:
+            self._llama: Llama = Llama(
+                model_path=str(path),
+                n_ctx=settings.llm_context_tokens,
+                n_threads=settings.llm_threads,
+                n_threads_batch=settings.llm_threads,
+                n_batch=512,
+                seed=seed,
+                verbose=False,
+            )
+        except Exception as exc:  # llama.cpp reports a bad file as a ValueError
+            raise LanguageModelError(f"cannot load the LLM from {path}: {exc}") from exc
+        template = self._llama.metadata.get("tokenizer.chat_template") or _CHATML_TEMPLATE
+        self.renderer = ChatPromptRenderer(template)
+        self.context_tokens = self._llama.n_ctx()
+        self._executor = InferenceExecutor("llm", threads=1)
+        self._sessions: OrderedDict[str, _SessionKV] = OrderedDict()
+        self._loaded_session: str | None = None
+        self._session_cache_supported = hasattr(self._llama, "_ctx") and hasattr(
+            self._llama, "_requires_eval"
+        )
+        self.last_stats: GenerationStats | None = None
+
+    @property
+    def executor(self) -> InferenceExecutor:
+        return self._executor
+
+    # --- public API ---------------------------------------------------------------------------
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> AsyncIterator[LLMEvent]:
+        """Stream the reply to ``messages``: text deltas as they are decoded, then any tool calls."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        job = asyncio.ensure_future(
+            self._executor.run(self._generate, list(messages), list(tools), session_key, stop, emit)
+        )
+        job.add_done_callback(lambda _job: queue.put_nowait(_END))
+        parser = ToolCallStreamParser([tool.name for tool in tools]) if tools else None
+        try:
+            while (item := await queue.get()) is not _END:
+                assert isinstance(item, str)
+                for event in parser.feed(item) if parser else [TextDelta(item)]:
+                    yield event
+            job.result()  # re-raise a failure of the generation loop
+            for event in parser.finish() if parser else []:
+                yield event
+        finally:
+            stop.set()
+            if not job.done():
+                job.cancel()
+
+    async def warm(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> None:
+        """Prefill the prompt prefix of ``messages`` (e.g. just the system prompt) for ``session_key``
+        so the session's first reply does not pay the cold prefill (~3 s with tools on 2 cores)."""
+        await self._executor.run(self._warm, list(messages), list(tools), session_key)
+
+    def forget_session(self, session_key: str) -> None:
+        """Drop a finished session's saved prompt cache."""
+        self._sessions.pop(session_key, None)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+        self._sessions.clear()
+
+    # --- worker-thread side -------------------------------------------------------------------
+    def _prompt_tokens(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
+        """Tokenised prompt, dropping the oldest turns (never the system prompt) to fit the context."""
+        budget = self.context_tokens - self.max_tokens
+        while True:
+            prompt = self.renderer.render(messages, tools)
+            tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            if len(tokens) <= budget:
+                return tokens
+            trimmed = _drop_oldest_turn(messages)
+            if trimmed is None:
+                raise LanguageModelError(
+                    f"the prompt needs {len(tokens)} tokens but only {budget} fit in the context "
+                    f"(VOXGATE_LLM_CONTEXT_TOKENS={self.context_tokens}); shorten the system prompt or tools"
+                )
+            messages = trimmed
+
+    def _generate(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSchema],
+        session_key: str | None,
+        stop: threading.Event,
+        emit: Callable[[str], None],
+    ) -> GenerationStats:
+        started = time.perf_counter()
+        if stop.is_set():
+            raise asyncio.CancelledError
+        try:
+            tokens = self._prompt_tokens(messages, tools)
+            self._switch_session(session_key, tokens)
+            reused = _common_prefix(self._llama.input_ids[: self._llama.n_tokens].tolist(), tokens)
+            completion = self._llama.create_completion(
+                prompt=tokens,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                top_p=0.9,
+                repeat_penalty=1.05,
+                seed=self.seed,
+                stream=True,
+            )
+            first_at: float | None = None
+            produced = 0
+            stopped = False
+            try:
+                for chunk in completion:
+                    if stop.is_set():
+                        stopped = True
+                        break
+                    produced += 1
+                    first_at = first_at or time.perf_counter()
+                    text = chunk["choices"][0]["text"]  # type: ignore[index]
+                    if text:
+                        emit(text)
+            finally:
+                completion.close()  # type: ignore[union-attr]
+        except LanguageModelError:
+            raise
+        except Exception as exc:
+            raise LanguageModelError(f"embedded LLM failed: {exc}") from exc
+        now = time.perf_counter()
+        stats = GenerationStats(
+            prompt_tokens=len(tokens),
+            reused_prefix_tokens=reused,
+            completion_tokens=produced,
+            prefill_seconds=(first_at or now) - started,
+            total_seconds=now - started,
+            stopped_early=stopped,
+        )
+        self.last_stats = stats
+        logger.debug("llm generation %s", stats)
+        return stats
+
+    def _warm(self, messages: list[ChatMessage], tools: list[ToolSchema], session_key: str | None) -> None:
+        prompt = self.renderer.render(messages, tools, add_generation_prompt=False)
+        tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        self._switch_session(session_key, tokens)
+        llama = self._llama
+        reused = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        if reused == len(tokens):
+            return
+        llama.n_tokens = reused
+        llama._ctx.kv_cache_seq_rm(-1, reused, -1)
+        llama.eval(tokens[reused:])
+        llama._requires_eval = True
+
+    def _switch_session(self, session_key: str | None, tokens: list[int]) -> None:
+        """Save the KV cells of the session that used the model last; restore ``session_key``'s if that
+        gives a longer cached prefix than what is loaded now."""
+        if not self._session_cache_supported or session_key == self._loaded_session:
+            return
+        llama = self._llama
+        if self._loaded_session is not None and llama.n_tokens > 0:
+            self._sessions[self._loaded_session] = _SessionKV(
+                tokens=llama.input_ids[: llama.n_tokens].tolist(), data=self._save_kv()
+            )
+            self._sessions.move_to_end(self._loaded_session)
+            while len(self._sessions) > self.max_cached_sessions:
+                self._sessions.popitem(last=False)
+        self._loaded_session = session_key
+        saved = self._sessions.get(session_key) if session_key is not None else None
+        if saved is None:
+            return
+        loaded_prefix = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        if _common_prefix(saved.tokens, tokens) > loaded_prefix:
+            self._restore_kv(saved)
+
+    def _save_kv(self) -> bytes:
+        import llama_cpp
+
+        ctx = self._llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        return bytes(buffer[:written])
+
+    def _restore_kv(self, saved: _SessionKV) -> None:
+        import llama_cpp
+
+        llama = self._llama
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(saved.data), 0) == 0:
+            llama.n_tokens = 0  # restore failed: fall back to a full prefill
+            return
+        llama.input_ids[: len(saved.tokens)] = saved.tokens
+        llama.n_tokens = len(saved.tokens)
+        llama._requires_eval = True
+
+
+_END = object()
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for left, right in zip(a, b, strict=False):
+        if left != right:
+            break
+        count += 1
+    return count
+
+
+def _drop_oldest_turn(messages: list[ChatMessage]) -> list[ChatMessage] | None:
+    """Remove the oldest non-system message (and tool results left without their call). ``None`` when
+    only the system prompt and the last message are left."""
+    start = 1 if messages and messages[0].role == "system" else 0
+    if len(messages) - start <= 1:
+        return None
+    rest = messages[start + 1 :]
+    while len(rest) > 1 and rest[0].role == "tool":
+        rest = rest[1:]
+    return messages[:start] + rest
