@@ -47,7 +47,9 @@ class VoiceActivityDetector(Protocol):
 # --- speech-to-text -----------------------------------------------------------------------------
 @runtime_checkable
 class SpeechToText(Protocol):
-    async def transcribe(self, audio: FloatAudio, *, keyterms: Sequence[str] = (), partial: bool = False) -> str:
+    async def transcribe(
+        self, audio: FloatAudio, *, keyterms: Sequence[str] = (), partial: bool = False
+    ) -> str:
         """Transcribe one utterance. ``partial=True`` marks a best-effort re-decode of a growing utterance:
         an implementation may skip it (return ``""``) when a final decode is waiting or the budget is spent."""
         ...
@@ -97,6 +99,10 @@ LLMEvent = TextDelta | ToolCallRequest
 class LanguageModelError(RuntimeError):
     """The LLM could not produce a reply (remote server unreachable, timeout, HTTP error, bad model
     output, inference failure). Raised from ``LanguageModel.stream``; the engine turns it into an apology."""
+
+
+class SpeechServiceError(RuntimeError):
+    """A remote STT or TTS service failed (unreachable, timeout, HTTP error, malformed response)."""
 
 
 @runtime_checkable
