@@ -1,0 +1,202 @@
+"""Stored agents REST API: ``/v1/agents`` (PROTOCOL.md §3).
+
+Bodies are read and validated here rather than by FastAPI so that (a) malformed JSON is a 400, (b) the
+agent models see the operator's validation context (hosts allowed for HTTP tools) and (c) strings the
+database cannot store (NUL, lone surrogates) are a 422 instead of a driver error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from voxgate.api.auth import require_principal
+from voxgate.api.rest_errors import (
+    RESPONSE_401,
+    RESPONSES_BODY,
+    agent_not_found,
+    described,
+    from_pydantic,
+    malformed_json,
+    validation_failed,
+)
+from voxgate.config import Settings
+from voxgate.protocol.config import AgentCreate, AgentListItem, AgentRecord, AgentUpdate
+from voxgate.store import AgentDocumentError, Principal, Store
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+AGENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+RESPONSE_404 = {404: described("No agent with this id in the caller's project")}
+
+AgentId = Annotated[str, Path(description="The agent id (`agent_<32 hex>`).")]
+CallerPrincipal = Annotated[Principal, Depends(require_principal)]
+
+
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }
+
+
+REQUEST_BODY_MODELS: tuple[type[BaseModel], ...] = (AgentCreate, AgentUpdate)
+"""Models referenced by ``openapi_extra`` below; app.py adds their schemas to the OpenAPI components."""
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AgentRecord,
+    responses={**RESPONSE_401, **RESPONSES_BODY},
+    openapi_extra=_request_body(AgentCreate),
+    summary="Create an agent",
+)
+async def create_agent(request: Request, principal: CallerPrincipal) -> JSONResponse:
+    data = await _read_json_object(request)
+    try:
+        create = AgentCreate.model_validate(data, context=_validation_context(request))
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None
+    try:
+        record = await _store(request).agents.create(principal.project_id, create)
+    except AgentDocumentError as exc:
+        raise validation_failed([(("body", *exc.loc), exc.message, exc.error_type)]) from None
+    return JSONResponse(record, status_code=201)
+
+
+@router.get(
+    "",
+    response_model=list[AgentListItem],
+    responses=RESPONSE_401,
+    summary="List agents, newest first",
+)
+async def list_agents(request: Request, principal: CallerPrincipal) -> JSONResponse:
+    return JSONResponse(await _store(request).agents.list(principal.project_id))
+
+
+@router.get(
+    "/{agent_id}",
+    response_model=AgentRecord,
+    responses={**RESPONSE_401, **RESPONSE_404},
+    summary="Retrieve an agent",
+)
+async def get_agent(request: Request, principal: CallerPrincipal, agent_id: AgentId) -> JSONResponse:
+    _check_id(agent_id)
+    record = await _store(request).agents.get(principal.project_id, agent_id)
+    if record is None:
+        raise agent_not_found()
+    return JSONResponse(record)
+
+
+@router.put(
+    "/{agent_id}",
+    response_model=AgentRecord,
+    responses={**RESPONSE_401, **RESPONSE_404, **RESPONSES_BODY},
+    openapi_extra=_request_body(AgentUpdate),
+    summary="Update an agent (partial: send only what changes)",
+)
+async def update_agent(request: Request, principal: CallerPrincipal, agent_id: AgentId) -> JSONResponse:
+    _check_id(agent_id)
+    store = _store(request)
+    if await store.agents.get(principal.project_id, agent_id) is None:
+        raise agent_not_found()
+    data = await _read_json_object(request)
+    try:
+        update = AgentUpdate.model_validate(data, context=_validation_context(request))
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None
+    try:
+        record = await store.agents.update(principal.project_id, agent_id, update)
+    except AgentDocumentError as exc:
+        raise validation_failed([(("body", *exc.loc), exc.message, exc.error_type)]) from None
+    if record is None:
+        raise agent_not_found()
+    return JSONResponse(record)
+
+
+@router.delete(
+    "/{agent_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**RESPONSE_401, **RESPONSE_404},
+    summary="Delete an agent",
+)
+async def delete_agent(request: Request, principal: CallerPrincipal, agent_id: AgentId) -> Response:
+    _check_id(agent_id)
+    if not await _store(request).agents.delete(principal.project_id, agent_id):
+        raise agent_not_found()
+    return Response(status_code=204)
+
+
+# --- request handling -----------------------------------------------------------------------------
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _validation_context(request: Request) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    return {"allowed_private_hosts": settings.http_tools_allowed_hosts}
+
+
+def _check_id(agent_id: str) -> None:
+    if not AGENT_ID_PATTERN.fullmatch(agent_id):
+        raise agent_not_found()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _read_json_object(request: Request) -> Any:
+    """The parsed body (the size cap is enforced by BodySizeLimitMiddleware before this runs)."""
+    raw = await request.body()
+    if not raw.strip():
+        raise malformed_json("the request body is empty")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise malformed_json("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+        raise malformed_json(str(exc)) from None
+    problem = _find_unstorable_string(data, ("body",))
+    if problem is not None:
+        raise validation_failed(
+            [(problem, "string contains a NUL character or invalid unicode", "string_type")]
+        )
+    return data
+
+
+def _find_unstorable_string(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """Location of the first string (or object key) that contains NUL or a lone surrogate."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, loc)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if not _storable(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not _storable(key):
+                    return where
+                stack.append((child, (*where, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*where, index)) for index, child in enumerate(item))
+    return None
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

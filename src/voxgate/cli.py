@@ -1,0 +1,108 @@
+"""The ``voxgate`` command line: ``serve`` and ``keys create|list|revoke``.
+
+Settings come from ``VOXGATE_*`` environment variables (voxgate.config.Settings); options given on the
+command line override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from voxgate.config import Settings
+from voxgate.store import DEFAULT_PROJECT, ApiKeyInfo, Store
+
+app = typer.Typer(
+    help="voxgate: a self-hostable, wire-compatible Voice Agent API server.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Manage API keys (stored hashed; a key is shown only when created).")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: VOXGATE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: VOXGATE_PORT).")] = None,
+) -> None:
+    """Run the HTTP + WebSocket server."""
+    import uvicorn
+
+    from voxgate.api.app import create_app
+
+    settings = Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[
+        str, typer.Option(help="Project the key belongs to (created if new).")
+    ] = DEFAULT_PROJECT,
+    label: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
+) -> None:
+    """Create an API key and print it (it cannot be shown again)."""
+    raw_key, info = _with_store(lambda store: store.keys.create(project, label))
+    typer.echo(raw_key)
+    typer.echo(f"id {info.id}  project {info.project_name}  (shown once: store it now)", err=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    project: Annotated[str | None, typer.Option(help="Only keys of this project.")] = None,
+) -> None:
+    """List keys: id, shown prefix, project, label, created, status."""
+    keys = _with_store(lambda store: store.keys.list(project))
+    if not keys:
+        typer.echo("no keys", err=True)
+        return
+    typer.echo(f"{'ID':<21} {'PREFIX':<16} {'PROJECT':<16} {'CREATED':<20} {'STATUS':<8} LABEL")
+    for key in keys:
+        typer.echo(_key_line(key))
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id (key_...) or the prefix shown by `keys list`.")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    info = _with_store(lambda store: store.keys.revoke(key))
+    if info is None:
+        typer.echo(f"no single key matches {key!r}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"revoked {info.id} ({info.prefix}...)")
+
+
+def _key_line(key: ApiKeyInfo) -> str:
+    status = "revoked" if key.revoked_at is not None else "active"
+    created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"{key.id:<21} {key.prefix + '...':<16} {key.project_name:<16} {created:<20} {status:<8} {key.label}"
+    )
+
+
+def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = await Store.open(Settings())
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())

@@ -1,0 +1,83 @@
+"""Persistence: API keys, stored agents and one-time tokens behind one ``Store``.
+
+store = await Store.open(settings)          # migrates, opens the engine
+principal = await store.keys.verify(raw)    # -> Principal | None
+config = await store.agents.load_for_session(principal.project_id, agent_id)  # -> SessionConfig | None
+grant = await store.tokens.redeem(token)    # -> TokenGrant | None
+await store.close()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voxgate.config import Settings
+from voxgate.store.agent_documents import AgentDocumentError
+from voxgate.store.agents import AgentRepository
+from voxgate.store.database import create_engine, session_factory
+from voxgate.store.keys import DEFAULT_PROJECT, ApiKeyInfo, KeyRepository, Principal
+from voxgate.store.migrate import upgrade_to_head
+from voxgate.store.secret_box import SecretBox
+from voxgate.store.tokens import MintedToken, TokenGrant, TokenRepository
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "AgentDocumentError",
+    "AgentRepository",
+    "ApiKeyInfo",
+    "KeyRepository",
+    "MintedToken",
+    "Principal",
+    "Store",
+    "TokenGrant",
+    "TokenRepository",
+]
+
+
+@dataclass
+class Store:
+    """The repositories over one database engine."""
+
+    engine: AsyncEngine
+    keys: KeyRepository
+    agents: AgentRepository
+    tokens: TokenRepository
+
+    @classmethod
+    async def open(cls, settings: Settings, *, connect_args: dict[str, Any] | None = None) -> Store:
+        """Open ``settings.effective_database_url``, apply migrations, load the secret key."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+        return await cls.open_url(settings.effective_database_url, box, connect_args=connect_args)
+
+    @classmethod
+    async def open_url(
+        cls, url: str, box: SecretBox, *, connect_args: dict[str, Any] | None = None, migrate: bool = True
+    ) -> Store:
+        engine = create_engine(url, connect_args=connect_args)
+        try:
+            if migrate:
+                await upgrade_to_head(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        sessions = session_factory(engine)
+        return cls(
+            engine=engine,
+            keys=KeyRepository(sessions),
+            agents=AgentRepository(sessions, box),
+            tokens=TokenRepository(engine),
+        )
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        from sqlalchemy import text
+
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

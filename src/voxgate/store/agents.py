@@ -1,0 +1,115 @@
+"""Stored agents, scoped by project. Every method takes the caller's ``project_id``; an agent of another
+project behaves exactly like one that does not exist."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from voxgate.protocol.config import AgentCreate, AgentUpdate, SessionConfig
+from voxgate.store.agent_documents import (
+    apply_update,
+    build_document,
+    format_timestamp,
+    render_record,
+    render_session_config,
+)
+from voxgate.store.secret_box import SecretBox
+from voxgate.store.tables import AgentRow, utc_now
+
+AGENT_ID_PREFIX = "agent_"
+AgentRecordDict = dict[str, Any]
+
+
+def new_agent_id() -> str:
+    """``agent_`` followed by 32 lowercase hex digits."""
+    return AGENT_ID_PREFIX + uuid.uuid4().hex
+
+
+class AgentRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
+        self._sessions = sessions
+        self._box = box
+
+    async def create(self, project_id: str, create: AgentCreate) -> AgentRecordDict:
+        """Store a new agent; returns its public record (secrets masked)."""
+        now = utc_now()
+        row = AgentRow(
+            id=new_agent_id(),
+            project_id=project_id,
+            name=create.name,
+            document=build_document(create, self._box, now),
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._sessions() as session:
+            session.add(row)
+            await session.commit()
+        return render_record(row.id, row.document, row.created_at, row.updated_at)
+
+    async def list(self, project_id: str) -> list[AgentRecordDict]:
+        """Lightweight items ``{id, name, created_at, updated_at}``, newest first."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(AgentRow.id, AgentRow.name, AgentRow.created_at, AgentRow.updated_at)
+                    .where(AgentRow.project_id == project_id)
+                    .order_by(AgentRow.seq.desc())
+                )
+            ).all()
+        return [
+            {
+                "id": row.id,
+                "name": row.name,
+                "created_at": format_timestamp(row.created_at),
+                "updated_at": format_timestamp(row.updated_at),
+            }
+            for row in rows
+        ]
+
+    async def get(self, project_id: str, agent_id: str) -> AgentRecordDict | None:
+        """The public record, or None when the id is unknown or belongs to another project."""
+        row = await self._load(project_id, agent_id)
+        return None if row is None else render_record(row.id, row.document, row.created_at, row.updated_at)
+
+    async def update(self, project_id: str, agent_id: str, update: AgentUpdate) -> AgentRecordDict | None:
+        """Apply a partial update (PROTOCOL.md §3.3); None when not found. Raises AgentDocumentError
+        (nothing stored) when the update cannot be applied."""
+        async with self._sessions() as session, session.begin():
+            row = await session.scalar(
+                select(AgentRow)
+                .where(AgentRow.project_id == project_id, AgentRow.id == agent_id)
+                .with_for_update()
+            )
+            if row is None:
+                return None
+            now = utc_now()
+            row.document = apply_update(row.document, update, self._box, now)
+            row.name = row.document["name"]
+            row.updated_at = max(now, row.updated_at)
+            record = render_record(row.id, row.document, row.created_at, row.updated_at)
+        return record
+
+    async def delete(self, project_id: str, agent_id: str) -> bool:
+        """Delete; False when not found."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(AgentRow).where(AgentRow.project_id == project_id, AgentRow.id == agent_id)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def load_for_session(self, project_id: str, agent_id: str) -> SessionConfig | None:
+        """The agent as a session configuration with header values and llm ``api_key`` DECRYPTED.
+        For server-side use only (the realtime engine); never send it to a client. None when the id is
+        unknown or belongs to another project."""
+        row = await self._load(project_id, agent_id)
+        return None if row is None else render_session_config(row.id, row.document, self._box)
+
+    async def _load(self, project_id: str, agent_id: str) -> AgentRow | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(AgentRow).where(AgentRow.project_id == project_id, AgentRow.id == agent_id)
+            )
