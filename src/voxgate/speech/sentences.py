@@ -35,7 +35,8 @@ _CLOSER_CLASS = "[" + re.escape(_CLOSERS) + "]"
 _SENTENCE_END = re.compile(rf"(?:[.!?]+|…+)[.!?…]*{_CLOSER_CLASS}*(?=\s)")
 _CLAUSE_END = re.compile(rf"(?:[,;:]{_CLOSER_CLASS}*|\s[—–]|\s--?)(?=\s)")
 _ALNUM = re.compile(r"\w")
-_INITIAL = re.compile(r"^(?:[a-z]\.)+$", re.IGNORECASE)  # "J." or "U.S."
+_SINGLE_INITIAL = re.compile(r"^[a-z]\.$", re.IGNORECASE)  # "J." in "J. R. Tolkien": never an end
+_ACRONYM = re.compile(r"^(?:[a-z]\.){2,}$", re.IGNORECASE)  # "U.S.": an end only before a capital
 
 
 def _word_count(text: str) -> int:
@@ -106,9 +107,9 @@ class SentenceSplitter:
             punctuation = match.group().rstrip(_CLOSERS)
             if punctuation == ".":
                 word = buffer[: match.start() + 1].split()[-1].lower().lstrip(_CLOSERS + "(")
-                if word in TITLES:
+                if word in TITLES or (_SINGLE_INITIAL.match(word) and word != "i."):
                     continue
-                if word in ABBREVIATIONS or _INITIAL.match(word) or word[:-1].isdigit():
+                if word in ABBREVIATIONS or _ACRONYM.match(word) or word[:-1].isdigit():
                     following = _next_visible(buffer, match.end())
                     if following is None:
                         return None  # wait for the next word to decide
