@@ -35,6 +35,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.health",
     "voxgate.api.tokens",
     "voxgate.api.agents",
+    "voxgate.api.realtime",
 )
 
 SPEECH_FACTORY_MODULE = "voxgate.speech.factory"

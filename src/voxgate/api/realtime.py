@@ -1,0 +1,211 @@
+"""The realtime WebSocket: ``/v1/ws`` and the legacy aliases ``/v1/voice`` and ``/v1/realtime``.
+
+This module only adapts the wire to the conversation engine: it authenticates the upgrade (API key in
+``Authorization``, raw or ``Bearer``; or a one-time ``?token=``), turns text frames into typed client
+events (or protocol errors) for the :class:`~voxgate.conversation.session.Session`, and writes the
+session's output events back as JSON text frames. No conversation logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketState
+
+from voxgate.api.auth import authenticate_connection
+from voxgate.config import Settings
+from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.session import (
+    Session,
+    SessionDependencies,
+    SinkClosed,
+    TransportClosed,
+)
+from voxgate.protocol.config import LLMEndpoint, SessionConfig
+from voxgate.protocol.errors import CloseCode, ErrorCode
+from voxgate.protocol.events import ProtocolError, ServerEvent, parse_client_event, session_error
+from voxgate.speech.base import LanguageModel, SpeechStack
+from voxgate.store.checkpoints import CheckpointStore, MemoryCheckpointStore
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+REALTIME_PATHS = ("/v1/ws", "/v1/voice", "/v1/realtime")
+
+
+class WebSocketSink:
+    """Serialises events onto one WebSocket (one writer at a time)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, event: ServerEvent) -> None:
+        if self.closed:
+            raise SinkClosed()
+        payload = event.to_json()
+        async with self._lock:
+            try:
+                await self._websocket.send_text(payload)
+            except Exception as exc:  # disconnects surface as several exception types
+                self.closed = True
+                raise SinkClosed() from exc
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        async with self._lock:
+            with contextlib.suppress(Exception):
+                await self._websocket.close(code=code, reason=reason)
+
+
+def checkpoint_store(state: Any, settings: Settings) -> CheckpointStore:
+    store = getattr(state, "checkpoints", None)
+    if store is None:
+        store = MemoryCheckpointStore(settings.resume_grace_seconds)
+        state.checkpoints = store
+    return store  # type: ignore[no-any-return]
+
+
+def http_tool_runner(state: Any, settings: Settings) -> HttpToolRunner:
+    runner = getattr(state, "http_tools", None)
+    if runner is None:
+        runner = HttpToolRunner(settings.http_tools_allowed_hosts)
+        state.http_tools = runner
+    return runner  # type: ignore[no-any-return]
+
+
+def _build_byo_llm(endpoint: LLMEndpoint) -> LanguageModel:
+    from voxgate.speech.llm_openai import OpenAILLM
+
+    return OpenAILLM.for_endpoint(endpoint.base_url, endpoint.model, endpoint.api_key)
+
+
+async def _reject(websocket: WebSocket, code: ErrorCode, message: str, close: CloseCode) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.send_text(session_error(code, message).to_json())
+        await websocket.close(code=close)
+
+
+async def _authenticate(websocket: WebSocket, settings: Settings) -> tuple[str, float] | None:
+    """(project_id, max session seconds), or None after rejecting the connection."""
+    store = websocket.app.state.store
+    if store is None:
+        await _reject(websocket, ErrorCode.INTERNAL_ERROR, "the server is starting", CloseCode.INTERNAL_ERROR)
+        return None
+    token = websocket.query_params.get("token")
+    if token:
+        grant = await store.tokens.redeem(token)
+        if grant is None:
+            await _reject(
+                websocket,
+                ErrorCode.UNAUTHORIZED,
+                "invalid, expired or used token",
+                CloseCode.POLICY_VIOLATION,
+            )
+            return None
+        limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
+        return grant.project_id, float(limit)
+    if websocket.headers.get("authorization") is None:
+        await _reject(
+            websocket,
+            ErrorCode.UNAUTHORIZED,
+            "missing Authorization header or token",
+            CloseCode.POLICY_VIOLATION,
+        )
+        return None
+    principal = await authenticate_connection(websocket)
+    if principal is None:
+        await _reject(websocket, ErrorCode.UNAUTHORIZED, "invalid API key", CloseCode.POLICY_VIOLATION)
+        return None
+    return principal.project_id, float(settings.max_session_duration_seconds)
+
+
+def _session_dependencies(websocket: WebSocket, project_id: str, max_seconds: float) -> SessionDependencies:
+    state = websocket.app.state
+    settings: Settings = state.settings
+
+    async def speech() -> SpeechStack:
+        loader = state.speech
+        if loader is None:
+            raise RuntimeError("no speech stack is configured on this server")
+        return await loader.get()  # type: ignore[no-any-return]
+
+    async def load_agent(agent_id: str) -> SessionConfig | None:
+        return await state.store.agents.load_for_session(project_id, agent_id)  # type: ignore[no-any-return]
+
+    return SessionDependencies(
+        settings=settings,
+        speech=speech,
+        load_agent=load_agent,
+        checkpoints=checkpoint_store(state, settings),
+        project_id=project_id,
+        max_duration_seconds=max_seconds,
+        http_tools=http_tool_runner(state, settings),
+        build_llm=_build_byo_llm,
+    )
+
+
+async def realtime_endpoint(websocket: WebSocket) -> None:
+    settings: Settings = websocket.app.state.settings
+    await websocket.accept()
+    identity = await _authenticate(websocket, settings)
+    if identity is None:
+        return
+    sink = WebSocketSink(websocket)
+    session = Session(_session_dependencies(websocket, *identity), sink)
+    session_task = asyncio.create_task(session.run(), name="session")
+    try:
+        await _pump(websocket, session, session_task, settings.max_ws_message_bytes)
+    finally:
+        session.push(TransportClosed())
+        await session_task
+        if websocket.client_state is WebSocketState.CONNECTED and not sink.closed:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=CloseCode.NORMAL)
+
+
+async def _pump(
+    websocket: WebSocket, session: Session, session_task: asyncio.Task[None], max_bytes: int
+) -> None:
+    """Read frames until the client goes away or the session ends."""
+    while not session_task.done():
+        receive = asyncio.ensure_future(websocket.receive())
+        done, _ = await asyncio.wait((receive, session_task), return_when=asyncio.FIRST_COMPLETED)
+        if receive not in done:
+            receive.cancel()
+            with contextlib.suppress(BaseException):
+                await receive
+            return
+        try:
+            message = receive.result()
+        except Exception:
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            session.push(
+                ProtocolError(
+                    ErrorCode.INVALID_FORMAT, "binary frames are not supported; send JSON text frames"
+                )
+            )
+            continue
+        if len(text) > max_bytes:
+            session.push(ProtocolError(ErrorCode.INVALID_FORMAT, f"message larger than {max_bytes} bytes"))
+            continue
+        try:
+            session.push(parse_client_event(text))
+        except ProtocolError as error:
+            session.push(error)
+
+
+for _path in REALTIME_PATHS:
+    router.add_api_websocket_route(_path, realtime_endpoint)

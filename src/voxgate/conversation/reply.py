@@ -1,0 +1,298 @@
+"""One agent reply: a cancellable pipeline LLM -> sentence splitter -> TTS -> resampler -> pacer -> encoder.
+
+Three stages run concurrently so the first clause is spoken while the LLM is still writing the rest:
+
+- *text*: the LLM stream (or a fixed text such as the greeting) cut into speakable chunks;
+- *voice*: each chunk synthesised, resampled to the output rate and queued on the :class:`OutputPacer`,
+  recording which text each stretch of audio carries (the alignment used to trim on barge-in);
+- *send*: the reply task itself takes paced ~50 ms chunks, applies the current volume, encodes them and
+  sends ``reply.audio``.
+
+Tool calls from the LLM: client tools are handed to the session at once (it sends ``tool.call``); HTTP tools
+in ``interactive`` mode run here and the LLM is asked again with their results, so the same reply goes
+on; ``hold``-mode HTTP tools are returned to the session, which runs them after the reply ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voxgate.audio.codecs import apply_volume, encode_audio, sample_rate_for
+from voxgate.audio.pacing import OutputPacer
+from voxgate.audio.resample import StreamResampler
+from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.ledger import Ledger, ToolCallRecord, tool_error_text
+from voxgate.conversation.timings import TurnTimings
+from voxgate.conversation.tools import ToolSet, http_headers
+from voxgate.protocol.events import ReplyAudio, ServerEvent
+from voxgate.speech.base import ChatMessage, LanguageModel, TextDelta, TextToSpeech, ToolCallRequest
+from voxgate.speech.sentences import SentenceSplitter
+
+logger = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 4
+_WORDS = re.compile(r"\S+")
+
+
+@dataclass(slots=True)
+class SpokenSegment:
+    text: str
+    start_ms: float
+    end_ms: float
+
+
+@dataclass(slots=True)
+class Alignment:
+    """Which text each stretch of the reply's audio carries (milliseconds on the pacer's timeline)."""
+
+    segments: list[SpokenSegment] = field(default_factory=list)
+
+    def full_text(self) -> str:
+        return " ".join(s.text for s in self.segments if s.text)
+
+    def heard_text(self, heard_ms: float) -> str:
+        """The text of the audio heard so far; within a segment, proportional by words."""
+        parts: list[str] = []
+        for segment in self.segments:
+            if heard_ms >= segment.end_ms:
+                parts.append(segment.text)
+                continue
+            if heard_ms > segment.start_ms and segment.end_ms > segment.start_ms:
+                words = _WORDS.findall(segment.text)
+                fraction = (heard_ms - segment.start_ms) / (segment.end_ms - segment.start_ms)
+                count = int(len(words) * fraction)
+                if count:
+                    parts.append(" ".join(words[:count]))
+            break
+        return " ".join(p for p in parts if p)
+
+
+@dataclass(slots=True)
+class ReplyOutcome:
+    text: str
+    hold_http_calls: list[ToolCallRecord] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ReplyContext:
+    """What a reply needs from its session."""
+
+    reply_id: str
+    item_id: str
+    session_key: str
+    llm: LanguageModel
+    tts: TextToSpeech
+    voice_id: str
+    output_encoding: str
+    volume: Callable[[], float]
+    tools: ToolSet
+    ledger: Ledger
+    send: Callable[[ServerEvent], Awaitable[None]]
+    client_call: Callable[[ToolCallRecord], Awaitable[None]]
+    """Register the call and send ``tool.call`` (the session owns call state and timeouts)."""
+    http_runner: HttpToolRunner | None
+    timings: TurnTimings
+    lead_ms: float = 150.0
+    chunk_ms: float = 50.0
+
+
+class Reply:
+    def __init__(
+        self, context: ReplyContext, *, text: str | None = None, messages: list[ChatMessage] | None = None
+    ) -> None:
+        if (text is None) == (messages is None):
+            raise ValueError("a reply speaks either a fixed text or an LLM answer to messages")
+        self.context = context
+        self._fixed_text = text
+        self._messages = list(messages or [])
+        self.alignment = Alignment()
+        self.pacer = OutputPacer(
+            sample_rate_for(context.output_encoding), chunk_ms=context.chunk_ms, lead_ms=context.lead_ms
+        )
+        self._hold_http_calls: list[ToolCallRecord] = []
+        self._stages: list[asyncio.Task[None]] = []
+
+    @property
+    def reply_id(self) -> str:
+        return self.context.reply_id
+
+    # --- control ------------------------------------------------------------------------------------
+    def stop_audio(self) -> str:
+        """Silence the reply now; return the text of what the listener heard."""
+        heard_ms = self.pacer.stop()
+        return self.alignment.heard_text(heard_ms)
+
+    async def run(self) -> ReplyOutcome:
+        chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._stages = [
+            loop.create_task(self._write(chunks), name=f"{self.reply_id}-text"),
+            loop.create_task(self._voice(chunks), name=f"{self.reply_id}-voice"),
+        ]
+        try:
+            await self._send_paced()
+            for stage in self._stages:
+                await stage
+        finally:
+            for stage in self._stages:
+                stage.cancel()
+            await asyncio.gather(*self._stages, return_exceptions=True)
+        return ReplyOutcome(self.alignment.full_text(), self._hold_http_calls)
+
+    # --- stage 1: text ----------------------------------------------------------------------------
+    async def _write(self, chunks: asyncio.Queue[str | None]) -> None:
+        splitter = SentenceSplitter()
+        timings = self.context.timings
+        try:
+            if self._fixed_text is not None:
+                for chunk in splitter.feed(self._fixed_text + " "):
+                    self._first_sentence(timings)
+                    chunks.put_nowait(chunk)
+            else:
+                await self._write_llm(splitter, chunks)
+            rest = splitter.flush()
+            if rest:
+                self._first_sentence(timings)
+                chunks.put_nowait(rest)
+        finally:
+            chunks.put_nowait(None)
+
+    @staticmethod
+    def _first_sentence(timings: TurnTimings) -> None:
+        if timings.first_sentence is None:
+            timings.first_sentence = time.monotonic()
+
+    async def _write_llm(self, splitter: SentenceSplitter, chunks: asyncio.Queue[str | None]) -> None:
+        ctx = self.context
+        messages = self._messages
+        for _round in range(MAX_TOOL_ROUNDS):
+            round_text: list[str] = []
+            server_calls: list[tuple[ToolCallRecord, ToolCallRequest]] = []
+            stream = ctx.llm.stream(messages, ctx.tools.schemas(), session_key=ctx.session_key)
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                async for event in stream:
+                    if ctx.timings.llm_first_token is None:
+                        ctx.timings.llm_first_token = time.monotonic()
+                    if isinstance(event, TextDelta):
+                        round_text.append(event.text)
+                        for chunk in splitter.feed(event.text):
+                            self._first_sentence(ctx.timings)
+                            chunks.put_nowait(chunk)
+                    elif isinstance(event, ToolCallRequest):
+                        record = await self._route_call(event)
+                        if record is not None and record.server_side:
+                            server_calls.append((record, event))
+            interactive = [(r, e) for r, e in server_calls if r.execution_mode == "interactive"]
+            if not interactive:
+                return
+            rest = splitter.flush()
+            if rest:
+                chunks.put_nowait(rest)
+            await asyncio.gather(*(self._run_http(record) for record, _ in interactive))
+            messages = [
+                *messages,
+                ChatMessage(
+                    role="assistant", content="".join(round_text), tool_calls=[e for _, e in interactive]
+                ),
+                *(
+                    ChatMessage(role="tool", content=record.result or "", tool_call_id=record.call_id)
+                    for record, _ in interactive
+                ),
+            ]
+
+    def _new_call_id(self, proposed: str) -> str:
+        if proposed and proposed not in self.context.ledger.calls and len(proposed) <= 128:
+            return proposed
+        return f"call_{secrets.token_hex(8)}"
+
+    async def _route_call(self, request: ToolCallRequest) -> ToolCallRecord | None:
+        ctx = self.context
+        spec = ctx.tools.find(request.name)
+        call_id = self._new_call_id(request.call_id)
+        arguments = request.arguments if isinstance(request.arguments, dict) else {}
+        if spec is None:
+            record = ToolCallRecord(call_id, request.name, arguments, ctx.reply_id, server_side=True)
+            ctx.ledger.propose(record)
+            ctx.ledger.answer(
+                call_id, tool_error_text(f"There is no tool named '{request.name}'."), is_error=True
+            )
+            logger.info("LLM called unknown tool %r", request.name)
+            return None
+        record = ToolCallRecord(
+            call_id,
+            spec.name,
+            arguments,
+            ctx.reply_id,
+            execution_mode=spec.execution_mode,
+            server_side=spec.http is not None,
+        )
+        if record.server_side:
+            ctx.ledger.propose(record)
+            if record.execution_mode == "hold":
+                self._hold_http_calls.append(record)
+            return record
+        await ctx.client_call(record)
+        return record
+
+    async def _run_http(self, record: ToolCallRecord) -> None:
+        ctx = self.context
+        spec = ctx.tools.find(record.name)
+        if spec is None or spec.http is None or ctx.http_runner is None:
+            ctx.ledger.answer(record.call_id, tool_error_text("The tool is not available."), is_error=True)
+            return
+        ctx.ledger.mark_sent(record.call_id)
+        outcome = await ctx.http_runner.run(
+            spec.http, record.arguments, headers=http_headers(spec), timeout_seconds=spec.timeout_seconds
+        )
+        ctx.ledger.answer(record.call_id, outcome.text, is_error=outcome.is_error)
+
+    # --- stage 2: voice ---------------------------------------------------------------------------
+    async def _voice(self, chunks: asyncio.Queue[str | None]) -> None:
+        ctx = self.context
+        pacer = self.pacer
+        resampler = StreamResampler(ctx.tts.sample_rate, pacer.sample_rate, dtype=np.int16)
+        fed_samples = 0
+        try:
+            while (text := await chunks.get()) is not None:
+                start_ms = fed_samples * 1000 / pacer.sample_rate
+                segment = SpokenSegment(text, start_ms, start_ms)
+                self.alignment.segments.append(segment)
+                stream = ctx.tts.synthesize(text, voice_id=ctx.voice_id)
+                async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                    async for pcm in stream:
+                        if ctx.timings.tts_first_audio is None:
+                            ctx.timings.tts_first_audio = time.monotonic()
+                        out = resampler.process(np.asarray(pcm, dtype=np.int16))
+                        fed_samples += out.size
+                        pacer.feed(out)
+                        segment.end_ms = fed_samples * 1000 / pacer.sample_rate
+                tail = resampler.flush()
+                fed_samples += tail.size
+                pacer.feed(tail)
+                segment.end_ms = fed_samples * 1000 / pacer.sample_rate
+        finally:
+            if not pacer.stopped:
+                pacer.finish()
+
+    # --- stage 3: send ----------------------------------------------------------------------------
+    async def _send_paced(self) -> None:
+        ctx = self.context
+        encoding = ctx.output_encoding
+        async for chunk in self.pacer:
+            volume = ctx.volume()
+            pcm = chunk if volume >= 100 else apply_volume(chunk, volume)
+            data = base64.b64encode(encode_audio(encoding, pcm)).decode("ascii")
+            await ctx.send(ReplyAudio(data=data, reply_id=ctx.reply_id))
+            if ctx.timings.first_audio_sent is None:
+                ctx.timings.first_audio_sent = time.monotonic()

@@ -1,0 +1,955 @@
+"""The conversation state machine (PROTOCOL.md §4-§11), transport-agnostic.
+
+A :class:`Session` consumes input items from one queue, one at a time: parsed client events, protocol
+errors found by the transport, :class:`TransportClosed`, and its own internal notifications (turn-taking
+task results, reply completion, tool timeouts, the duration cap). It emits server events through an
+:class:`EventSink`. Only the active reply's audio goes to the sink from another task (the reply task); every
+other event is sent from the session loop, which is what keeps the documented event order.
+
+Phases: ``connected`` (no configuration yet) -> ``ready`` -> ``ended``. Every task the session starts is
+cancelled and awaited when :meth:`Session.run` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import ValidationError
+
+from voxgate.audio.codecs import AudioDecodeError, decode_base64_audio, sample_rate_for
+from voxgate.audio.resample import StreamResampler, to_float32
+from voxgate.config import Settings
+from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
+from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
+from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
+from voxgate.conversation.timings import TurnTimings, record_turn
+from voxgate.conversation.tools import TIMEOUT_RESULT, ToolSet, http_headers
+from voxgate.conversation.turns import (
+    FinalTranscript,
+    PartialTranscript,
+    SpeechStarted,
+    SpeechStopped,
+    TurnSignal,
+    TurnTaker,
+    TurnTaskResult,
+    TurnTuning,
+)
+from voxgate.protocol.config import (
+    AudioFormat,
+    InputConfig,
+    LLMEndpoint,
+    OutputConfig,
+    SessionConfig,
+    SessionConfigPatch,
+)
+from voxgate.protocol.errors import CLOSING_CODES, CloseCode, ErrorCode
+from voxgate.protocol.events import (
+    AnyClientEvent,
+    ConversationMessage,
+    InputAudio,
+    InputSpeechStarted,
+    InputSpeechStopped,
+    ProtocolError,
+    ReplyCancel,
+    ReplyCreate,
+    ReplyDone,
+    ReplyError,
+    ReplyStarted,
+    ServerEvent,
+    SessionEnd,
+    SessionEnded,
+    SessionReady,
+    SessionResume,
+    SessionUpdate,
+    SessionUpdated,
+    ToolCall,
+    ToolResult,
+    TranscriptAgent,
+    TranscriptUser,
+    TranscriptUserDelta,
+    protocol_error_from_validation,
+    session_error,
+)
+from voxgate.speech.base import INPUT_SAMPLE_RATE, LanguageModel, SpeechStack
+from voxgate.store.checkpoints import CheckpointStore, ClaimOutcome, SessionCheckpoint
+
+logger = logging.getLogger(__name__)
+
+GAP_CHECK_SECONDS = 0.1
+GAP_THRESHOLD_SECONDS = 0.3
+
+
+class SinkClosed(Exception):
+    """The transport can no longer deliver events (the client went away)."""
+
+
+class EventSink(Protocol):
+    async def send(self, event: ServerEvent) -> None:
+        """Deliver one event; raise :class:`SinkClosed` when the client is gone."""
+        ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
+# --- queue items besides client events ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TransportClosed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplyFinished:
+    reply: Reply
+    task: asyncio.Task[ReplyOutcome]
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolTimedOut:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _HttpToolDone:
+    call_id: str
+    outcome: HttpToolOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class _AudioGap:
+    milliseconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _DurationExceeded:
+    pass
+
+
+SessionInput = AnyClientEvent | ProtocolError | TransportClosed | TurnTaskResult | Any
+
+
+class Phase(Enum):
+    CONNECTED = "connected"
+    READY = "ready"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class SessionDependencies:
+    settings: Settings
+    speech: Callable[[], Awaitable[SpeechStack]]
+    load_agent: Callable[[str], Awaitable[SessionConfig | None]]
+    """Loads a stored agent of the connection's project (decrypted secrets), or None."""
+    checkpoints: CheckpointStore
+    project_id: str
+    max_duration_seconds: float
+    http_tools: HttpToolRunner | None = None
+    build_llm: Callable[[LLMEndpoint], LanguageModel] | None = None
+    """Builds a provider for a stored agent's bring-your-own LLM entry."""
+    turn_tuning: TurnTuning = field(default_factory=TurnTuning)
+    reply_lead_ms: float = 150.0
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class Session:
+    def __init__(self, deps: SessionDependencies, sink: EventSink) -> None:
+        self.deps = deps
+        self.sink = sink
+        self.queue: asyncio.Queue[SessionInput] = asyncio.Queue()
+        self.phase = Phase.CONNECTED
+        self.session_id: str | None = None
+        self.config = SessionConfig()
+        self.ledger = Ledger()
+        self.stack: SpeechStack | None = None
+        self.llm: LanguageModel | None = None
+        self.turns: TurnTaker | None = None
+        self.reply: Reply | None = None
+        self.turn_history: list[TurnTimings] = []
+        self._reply_task: asyncio.Task[ReplyOutcome] | None = None
+        self._reply_wanted = False
+        self._hold_calls: set[str] = set()
+        self._held_user_items: list[tuple[str, str]] = []
+        self._early_results: dict[str, tuple[str, bool]] = {}
+        self._awaiting: dict[str, set[str]] = {}
+        self._timed_out: set[str] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._duration_timer: asyncio.TimerHandle | None = None
+        self._decoder: tuple[str, StreamResampler] | None = None
+        self._started_at = time.time()
+        self._audio_seconds = 0.0
+        self._last_audio = time.monotonic()
+        self._last_gap_report = 0.0
+        self._pending_timings: TurnTimings | None = None
+        self._closed = False
+
+    # --- public surface ---------------------------------------------------------------------------
+    def push(self, item: SessionInput) -> None:
+        """Queue one input: a parsed client event, a ProtocolError or TransportClosed from the transport,
+        or an internal notification. Never blocks; items are handled in order by :meth:`run`."""
+        self.queue.put_nowait(item)
+
+    post = push
+
+    @property
+    def hold(self) -> bool:
+        return bool(self._hold_calls)
+
+    async def run(self) -> None:
+        try:
+            while self.phase is not Phase.ENDED:
+                item = await self.queue.get()
+                try:
+                    await self._handle(item)
+                except SinkClosed:
+                    await self._on_transport_closed()
+                except Exception:
+                    logger.exception("session %s failed handling %s", self.session_id, type(item).__name__)
+                    with contextlib.suppress(SinkClosed):
+                        await self._error(
+                            ProtocolError(ErrorCode.SERVER_ERROR, "internal error handling the message")
+                        )
+        finally:
+            await self._shutdown()
+
+    # --- dispatch ---------------------------------------------------------------------------------
+    async def _handle(self, item: SessionInput) -> None:
+        if isinstance(item, TransportClosed):
+            await self._on_transport_closed()
+        elif isinstance(item, ProtocolError):
+            await self._error(item)
+        elif isinstance(item, TurnTaskResult):
+            if self.turns is not None:
+                await self._on_turn_signals(self.turns.on_result(item))
+        elif isinstance(item, InputAudio):
+            await self._on_audio(item)
+        elif isinstance(item, _ReplyFinished):
+            await self._on_reply_finished(item)
+        elif isinstance(item, _AudioGap):
+            if self.turns is not None and self.phase is Phase.READY:
+                await self._on_turn_signals(self.turns.on_gap(item.milliseconds))
+        elif isinstance(item, _ToolTimedOut):
+            await self._on_tool_timeout(item.call_id)
+        elif isinstance(item, _HttpToolDone):
+            await self._on_http_tool_done(item)
+        elif isinstance(item, _DurationExceeded):
+            await self._terminate(ErrorCode.SESSION_EXPIRED, "the maximum session duration was reached")
+        elif isinstance(item, SessionUpdate):
+            if self.phase is Phase.CONNECTED:
+                await self._configure(item.session)
+            else:
+                await self._update(item.session)
+        elif isinstance(item, SessionResume):
+            if self.phase is Phase.CONNECTED:
+                await self._resume(item.session_id)
+            else:
+                await self._error(
+                    ProtocolError(
+                        ErrorCode.INVALID_FORMAT,
+                        "session.resume must be the first message of a connection",
+                        "type",
+                    )
+                )
+        elif self.phase is not Phase.READY:
+            kind = getattr(item, "type", type(item).__name__)
+            await self._error(
+                ProtocolError(ErrorCode.INVALID_FORMAT, f"{kind} is not allowed before session.ready", "type")
+            )
+        elif isinstance(item, ToolResult):
+            await self._on_tool_result(item)
+        elif isinstance(item, ReplyCreate):
+            await self._on_reply_create(item.instructions)
+        elif isinstance(item, ReplyCancel):
+            if self.reply is not None and item.reply_id in (None, self.reply.reply_id):
+                await self._interrupt_reply()
+        elif isinstance(item, ConversationMessage):
+            if item.role == "user":
+                self.ledger.add_user(_new_id("item"), item.content)
+            else:
+                self.ledger.add_system(_new_id("item"), item.content)
+        elif isinstance(item, SessionEnd):
+            await self._end_normally()
+
+    async def _send(self, event: ServerEvent) -> None:
+        await self.sink.send(event)
+
+    async def _error(self, error: ProtocolError) -> None:
+        await self._send(session_error(error.code, error.message, error.param))
+        close = CLOSING_CODES.get(error.code)
+        if close is not None:
+            await self._close(close, ended_event=self.phase is Phase.READY)
+
+    # --- configuration --------------------------------------------------------------------------------
+    async def _configure(self, session: dict[str, Any]) -> None:
+        patch = await self._parse_patch(session)
+        if patch is None:
+            return
+        if patch.agent_id is not None:
+            others = sorted(k for k, v in session.items() if k != "agent_id")
+            if others:
+                await self._error(
+                    ProtocolError(
+                        ErrorCode.INVALID_VALUE,
+                        "agent_id is mutually exclusive with other session fields",
+                        "agent_id",
+                    )
+                )
+                return
+            config = await self.deps.load_agent(patch.agent_id)
+            if config is None:
+                await self._error(
+                    ProtocolError(
+                        ErrorCode.AGENT_NOT_FOUND, f"agent '{patch.agent_id}' was not found", "agent_id"
+                    )
+                )
+                return
+            config = config.model_copy(update={"agent_id": patch.agent_id})
+        else:
+            if (error := self._inline_only_errors(session, patch)) is not None:
+                await self._error(error)
+                return
+            try:
+                config = SessionConfig(
+                    system_prompt=patch.system_prompt or "",
+                    greeting=patch.greeting,
+                    input=InputConfig.model_validate(patch.input or {}),
+                    output=OutputConfig.model_validate(patch.output or {}),
+                    tools=list(patch.tools or []),
+                )
+            except ValidationError as exc:
+                await self._error(self._config_error(exc, session))
+                return
+            if (error := _turn_detection_error(config.input.model_dump())) is not None:
+                await self._error(error)
+                return
+        if not await self._initialise(config):
+            return
+        self.session_id = _new_id("sess")
+        self._started_at = time.time()
+        await self._become_ready()
+        if config.greeting:
+            await self._start_reply(text=config.greeting)
+
+    async def _parse_patch(self, session: dict[str, Any]) -> SessionConfigPatch | None:
+        try:
+            return SessionConfigPatch.model_validate(session)
+        except ValidationError as exc:
+            await self._error(protocol_error_from_validation(exc, prefix="session"))
+            return None
+
+    @staticmethod
+    def _inline_only_errors(session: dict[str, Any], patch: SessionConfigPatch) -> ProtocolError | None:
+        if "llm" in session:
+            return ProtocolError(
+                ErrorCode.INVALID_VALUE,
+                "BYO LLM config is not allowed on session.update; "
+                "define it on a stored agent via POST /v1/agents",
+                "session.llm",
+            )
+        for index, tool in enumerate(patch.tools or []):
+            if tool.http is not None:
+                return ProtocolError(
+                    ErrorCode.INVALID_VALUE,
+                    "HTTP tools are only available on stored agents (POST /v1/agents)",
+                    f"session.tools.{index}.http",
+                )
+        return None
+
+    @staticmethod
+    def _config_error(exc: ValidationError, session: dict[str, Any]) -> ProtocolError:
+        # Sub-objects were validated separately: rebuild the path from the pydantic location.
+        first = exc.errors(include_url=False)[0]
+        title = getattr(exc, "title", "")
+        prefix = (
+            "session.input"
+            if title == "InputConfig"
+            else "session.output"
+            if title == "OutputConfig"
+            else "session"
+        )
+        error = protocol_error_from_validation(exc, prefix=prefix)
+        if first["type"] == "value_error" and "min_silence" in first["msg"]:
+            return ProtocolError(ErrorCode.INVALID_CONFIG, error.message, error.param)
+        return error
+
+    async def _initialise(self, config: SessionConfig) -> bool:
+        """Load the speech stack (bounded by the agent-ready timeout) and check the voice."""
+        try:
+            async with asyncio.timeout(self.deps.settings.agent_ready_timeout_seconds):
+                stack = await self.deps.speech()
+        except TimeoutError:
+            await self._error(
+                ProtocolError(ErrorCode.AGENT_TIMEOUT, "the agent was not ready within the time limit")
+            )
+            return False
+        except Exception as exc:
+            logger.exception("speech stack failed to load")
+            await self._error(
+                ProtocolError(ErrorCode.AGENT_INIT_FAILED, f"the agent failed to initialise: {exc}")
+            )
+            return False
+        if not stack.tts.has_voice(config.output.voice):
+            await self._error(
+                ProtocolError(
+                    ErrorCode.INVALID_VALUE,
+                    f"voice '{config.output.voice}' is not installed on this server",
+                    "session.output.voice",
+                )
+            )
+            return False
+        llm = stack.llm
+        if config.llm:
+            if self.deps.build_llm is None:
+                await self._error(
+                    ProtocolError(ErrorCode.AGENT_INIT_FAILED, "bring-your-own LLM is not available")
+                )
+                return False
+            try:
+                llm = self.deps.build_llm(config.llm[0])
+            except Exception as exc:
+                await self._error(
+                    ProtocolError(ErrorCode.AGENT_INIT_FAILED, f"the agent's LLM failed: {exc}")
+                )
+                return False
+        self.stack = stack
+        self.llm = llm
+        self.config = config
+        self.turns = TurnTaker(
+            stack.vad.create_stream(),
+            stack.stt,
+            stack.turn_detector,
+            post=self.post,
+            new_item_id=lambda: _new_id("item"),
+            tuning=self.deps.turn_tuning,
+        )
+        self.turns.configure(config.input.turn_detection, config.input.keyterms)
+        return True
+
+    async def _become_ready(self) -> None:
+        assert self.session_id is not None
+        self.phase = Phase.READY
+        remaining = self.deps.max_duration_seconds - (time.time() - self._started_at)
+        loop = asyncio.get_running_loop()
+        self._duration_timer = loop.call_later(max(0.0, remaining), self.post, _DurationExceeded())
+        self._spawn(self._watch_gaps(), "gap-watch")
+        await self._checkpoint()
+        expires_at = int(self._started_at + self.deps.max_duration_seconds)
+        await self._send(SessionReady(session_id=self.session_id, expires_at=expires_at))
+
+    async def _resume(self, session_id: str) -> None:
+        outcome, checkpoint = await self.deps.checkpoints.claim(session_id, self.deps.project_id)
+        if outcome is ClaimOutcome.FORBIDDEN:
+            await self._error(
+                ProtocolError(
+                    ErrorCode.SESSION_FORBIDDEN, "the session belongs to another account", "session_id"
+                )
+            )
+            return
+        if outcome is not ClaimOutcome.CLAIMED or checkpoint is None:
+            await self._error(
+                ProtocolError(ErrorCode.SESSION_NOT_FOUND, "no resumable session with this id", "session_id")
+            )
+            return
+        config = SessionConfig.model_validate(checkpoint.config)
+        if not await self._initialise(config):
+            await self.deps.checkpoints.detach(session_id)
+            return
+        self.session_id = session_id
+        self.ledger = Ledger.from_dict(checkpoint.ledger)
+        self._started_at = checkpoint.started_at
+        self._audio_seconds = checkpoint.audio_seconds
+        self.deps.max_duration_seconds = min(self.deps.max_duration_seconds, checkpoint.max_duration_seconds)
+        await self._become_ready()
+
+    async def _update(self, session: dict[str, Any]) -> None:
+        patch = await self._parse_patch(session)
+        if patch is None:
+            return
+        if "agent_id" in session:
+            await self._error(
+                ProtocolError(
+                    ErrorCode.AGENT_ID_NOT_FIRST,
+                    "agent_id is only allowed in the first session.update",
+                    "agent_id",
+                )
+            )
+            return
+        if (error := self._inline_only_errors(session, patch)) is not None:
+            await self._error(error)
+            return
+        config = self.config
+        updates: dict[str, Any] = {}
+        immutable: list[str] = []
+        if "greeting" in session and patch.greeting != config.greeting:
+            immutable.append("greeting")
+        if patch.system_prompt is not None:
+            updates["system_prompt"] = patch.system_prompt
+        if patch.tools is not None:
+            updates["tools"] = list(patch.tools)
+        if patch.input is not None:
+            merged = config.input.model_dump()
+            for key, value in patch.input.items():
+                if key == "turn_detection" and isinstance(value, dict):
+                    merged[key] = {**merged[key], **value}
+                else:
+                    merged[key] = value
+            if (error := _turn_detection_error(merged)) is not None:
+                await self._error(error)
+                return
+            try:
+                updates["input"] = InputConfig.model_validate(merged)
+            except ValidationError as exc:
+                await self._error(protocol_error_from_validation(exc, prefix="session.input"))
+                return
+        if patch.output is not None:
+            output = dict(patch.output)
+            try:
+                if "voice" in output and output.pop("voice") != config.output.voice:
+                    immutable.append("output.voice")
+                if "format" in output:
+                    fmt = output.pop("format")
+                    if AudioFormat.model_validate(fmt) != config.output.format:
+                        immutable.append("output.format")
+                if "type" in output and output.pop("type") != config.output.type:
+                    immutable.append("output.type")
+                updates["output"] = OutputConfig.model_validate({**config.output.model_dump(), **output})
+            except ValidationError as exc:
+                await self._error(protocol_error_from_validation(exc, prefix="session.output"))
+                return
+        for param in immutable:
+            await self._error(
+                ProtocolError(
+                    ErrorCode.IMMUTABLE_FIELD,
+                    f"{param} cannot be changed after session.ready",
+                    f"session.{param}",
+                )
+            )
+        self.config = config.model_copy(update=updates)
+        if self.turns is not None:
+            self.turns.configure(self.config.input.turn_detection, self.config.input.keyterms)
+        await self._checkpoint()
+        await self._send(SessionUpdated())
+
+    # --- audio in -------------------------------------------------------------------------------------
+    async def _on_audio(self, event: InputAudio) -> None:
+        encoding = self.config.input.format.encoding
+        try:
+            pcm = decode_base64_audio(encoding, event.audio)
+        except AudioDecodeError as exc:
+            await self._error(
+                ProtocolError(ErrorCode.INVALID_AUDIO, f"input.audio could not be decoded: {exc}", "audio")
+            )
+            return
+        if pcm.size == 0:
+            return
+        rate = sample_rate_for(encoding)
+        if self._decoder is None or self._decoder[0] != encoding:
+            self._decoder = (encoding, StreamResampler(rate, INPUT_SAMPLE_RATE, dtype=np.float32))
+        self._audio_seconds += pcm.size / rate
+        self._last_audio = time.monotonic()
+        audio = self._decoder[1].process(to_float32(pcm))
+        assert self.turns is not None
+        if audio.size:
+            await self._on_turn_signals(self.turns.feed(audio))
+
+    async def _watch_gaps(self) -> None:
+        while True:
+            await asyncio.sleep(GAP_CHECK_SECONDS)
+            turns = self.turns
+            now = time.monotonic()
+            if turns is None or not turns.in_utterance:
+                continue
+            since = max(self._last_audio, self._last_gap_report)
+            if now - self._last_audio >= GAP_THRESHOLD_SECONDS and now > since:
+                self._last_gap_report = now
+                self.post(_AudioGap((now - since) * 1000))
+
+    async def _on_turn_signals(self, signals: list[TurnSignal]) -> None:
+        for signal in signals:
+            if isinstance(signal, SpeechStarted):
+                await self._send(InputSpeechStarted())
+                if signal.barge_in and self.reply is not None:
+                    await self._interrupt_reply()
+            elif isinstance(signal, PartialTranscript):
+                if not self.hold:
+                    await self._send(TranscriptUserDelta(text=signal.text, item_id=signal.item_id))
+            elif isinstance(signal, SpeechStopped):
+                await self._send(InputSpeechStopped())
+                self._pending_timings = TurnTimings(
+                    session_id=self.session_id or "",
+                    speech_end=signal.speech_end_monotonic,
+                    end_of_turn=signal.decided_monotonic,
+                )
+            elif isinstance(signal, FinalTranscript):
+                await self._on_user_transcript(signal)
+
+    async def _on_user_transcript(self, signal: FinalTranscript) -> None:
+        if self._pending_timings is not None:
+            self._pending_timings.stt_final = signal.decoded_monotonic
+        if not signal.text:
+            self._pending_timings = None
+            return
+        if self.hold:
+            self._held_user_items.append((signal.item_id, signal.text))
+            return
+        self.ledger.add_user(signal.item_id, signal.text)
+        await self._send(TranscriptUser(text=signal.text, item_id=signal.item_id))
+        await self._checkpoint()
+        self._reply_wanted = True
+        await self._kick()
+
+    # --- replies --------------------------------------------------------------------------------------
+    async def _kick(self) -> None:
+        if self.reply is None and self._reply_wanted and not self.hold and self.phase is Phase.READY:
+            self._reply_wanted = False
+            await self._start_reply()
+
+    async def _start_reply(self, *, text: str | None = None, instructions: str | None = None) -> None:
+        assert self.stack is not None and self.llm is not None and self.turns is not None
+        reply_id, item_id = _new_id("reply"), _new_id("item")
+        timings = self._pending_timings or TurnTimings(session_id=self.session_id or "")
+        self._pending_timings = None
+        timings.reply_id = reply_id
+        timings.reply_start = time.monotonic()
+        context = ReplyContext(
+            reply_id=reply_id,
+            item_id=item_id,
+            session_key=self.session_id or reply_id,
+            llm=self.llm,
+            tts=self.stack.tts,
+            voice_id=self.config.output.voice,
+            output_encoding=self.config.output.format.encoding,
+            volume=lambda: self.config.output.volume,
+            tools=ToolSet.of(self.config.tools),
+            ledger=self.ledger,
+            send=self._send,
+            client_call=self._send_tool_call,
+            http_runner=self.deps.http_tools,
+            timings=timings,
+            lead_ms=self.deps.reply_lead_ms,
+        )
+        if text is not None:
+            reply = Reply(context, text=text)
+        else:
+            reply = Reply(context, messages=self.ledger.to_messages(self.config.system_prompt, instructions))
+        self.reply = reply
+        self.turns.set_agent_active(True)
+        await self._send(ReplyStarted(reply_id=reply_id, item_id=item_id))
+        task = asyncio.get_running_loop().create_task(reply.run(), name=reply_id)
+        self._reply_task = task
+        task.add_done_callback(lambda t: self.post(_ReplyFinished(reply, t)))
+
+    async def _on_reply_create(self, instructions: str | None) -> None:
+        if self.reply is not None:
+            await self._interrupt_reply()
+        await self._start_reply(instructions=instructions)
+
+    async def _on_reply_finished(self, item: _ReplyFinished) -> None:
+        if self.reply is not item.reply:
+            return  # already interrupted and reported
+        task = item.task
+        error: str | None = None
+        outcome: ReplyOutcome | None = None
+        if task.cancelled():
+            error = "cancelled"
+        elif (exc := task.exception()) is not None:
+            if isinstance(exc, SinkClosed):
+                raise exc
+            logger.error("reply %s failed", item.reply.reply_id, exc_info=exc)
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            outcome = task.result()
+        if outcome is None:
+            text = item.reply.alignment.full_text()
+            await self._send(
+                ReplyError(
+                    reply_id=item.reply.reply_id,
+                    code="server_error",
+                    message=error or "reply failed",
+                    retryable=True,
+                )
+            )
+            await self._finish_reply(item.reply, text, status="failed")
+        else:
+            await self._finish_reply(item.reply, outcome.text, status="completed", outcome=outcome)
+
+    async def _interrupt_reply(self) -> None:
+        reply = self.reply
+        if reply is None:
+            return
+        task = self._reply_task
+        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+            # All its audio was already handed out; trim to what was heard all the same.
+            pass
+        heard = reply.stop_audio()
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._finish_reply(reply, heard, status="interrupted")
+
+    async def _finish_reply(
+        self, reply: Reply, text: str, *, status: str, outcome: ReplyOutcome | None = None
+    ) -> None:
+        ctx = reply.context
+        self.reply = None
+        self._reply_task = None
+        interrupted = status == "interrupted"
+        self.ledger.add_agent(ctx.item_id, ctx.reply_id, text, interrupted=interrupted)
+        await self._send(
+            TranscriptAgent(text=text, reply_id=ctx.reply_id, item_id=ctx.item_id, interrupted=interrupted)
+        )
+        await self._send(ReplyDone(status=status, reply_id=ctx.reply_id))  # type: ignore[arg-type]
+        self.turn_history.append(ctx.timings)
+        record_turn(ctx.timings)
+        calls = self.ledger.calls_of(ctx.reply_id)
+        if interrupted or status == "failed":
+            for record in self.ledger.cancel_reply_calls(ctx.reply_id):
+                self._forget_call(record.call_id)
+        else:
+            waiting = {c.call_id for c in calls if not c.server_side and c.state is CallState.SENT}
+            for record in calls:
+                if record.execution_mode == "hold" and record.state is not CallState.ANSWERED:
+                    self._hold_calls.add(record.call_id)
+            if waiting:
+                self._awaiting[ctx.reply_id] = waiting
+            for record in outcome.hold_http_calls if outcome else []:
+                self._spawn(self._run_hold_http(record), f"http-{record.call_id}")
+            for call_id in [c for c in waiting if c in self._early_results]:
+                result, is_error = self._early_results.pop(call_id)
+                self._answer(call_id, result, is_error)
+        assert self.turns is not None
+        await self._on_turn_signals(self.turns.set_agent_active(False))
+        await self._checkpoint()
+        await self._kick()
+
+    # --- tools ----------------------------------------------------------------------------------------
+    async def _send_tool_call(self, record: ToolCallRecord) -> None:
+        self.ledger.propose(record)
+        await self._send(
+            ToolCall(
+                call_id=record.call_id, name=record.name, arguments=record.arguments, args=record.arguments
+            )
+        )
+        self.ledger.mark_sent(record.call_id)
+        spec = ToolSet.of(self.config.tools).find(record.name)
+        timeout = spec.timeout_seconds if spec is not None else 120.0
+        loop = asyncio.get_running_loop()
+        self._timers[record.call_id] = loop.call_later(timeout, self.post, _ToolTimedOut(record.call_id))
+
+    def _forget_call(self, call_id: str) -> None:
+        timer = self._timers.pop(call_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._early_results.pop(call_id, None)
+        self._hold_calls.discard(call_id)
+
+    async def _on_tool_result(self, event: ToolResult) -> None:
+        record = self.ledger.calls.get(event.call_id)
+        problem: str | None = None
+        if record is None or record.server_side:
+            problem = f"unknown call_id '{event.call_id[:128]}'"
+        elif event.call_id in self._timed_out:
+            problem = "the tool call already timed out"
+        elif record.state is CallState.ANSWERED or event.call_id in self._early_results:
+            problem = "the tool call was already answered"
+        elif record.state is CallState.CANCELLED:
+            problem = "the tool call was cancelled (its reply was interrupted)"
+        if problem is not None:
+            await self._error(ProtocolError(ErrorCode.INVALID_VALUE, problem, "call_id"))
+            return
+        assert record is not None
+        if self.reply is not None and self.reply.reply_id == record.reply_id:
+            self._early_results[event.call_id] = (event.result, event.is_error)
+            return
+        self._answer(event.call_id, event.result, event.is_error)
+        await self._after_answers()
+
+    async def _on_tool_timeout(self, call_id: str) -> None:
+        self._timers.pop(call_id, None)
+        record = self.ledger.calls.get(call_id)
+        if record is None or record.state is not CallState.SENT or call_id in self._early_results:
+            return
+        self._timed_out.add(call_id)
+        spec = ToolSet.of(self.config.tools).find(record.name)
+        seconds = spec.timeout_seconds if spec is not None else 120.0
+        result = TIMEOUT_RESULT.format(seconds=seconds)
+        if self.reply is not None and self.reply.reply_id == record.reply_id:
+            self._early_results[call_id] = (result, True)
+            return
+        self._answer(call_id, result, True)
+        await self._after_answers()
+
+    def _answer(self, call_id: str, result: str, is_error: bool) -> None:
+        self.ledger.answer(call_id, result, is_error=is_error)
+        timer = self._timers.pop(call_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._hold_calls.discard(call_id)
+        for reply_id, waiting in list(self._awaiting.items()):
+            waiting.discard(call_id)
+            if not waiting:
+                del self._awaiting[reply_id]
+                self._reply_wanted = True
+
+    async def _after_answers(self) -> None:
+        if not self.hold and self._held_user_items:
+            for item_id, text in self._held_user_items:
+                self.ledger.add_user(item_id, text)
+                await self._send(TranscriptUser(text=text, item_id=item_id))
+            self._held_user_items.clear()
+            self._reply_wanted = True
+        await self._checkpoint()
+        await self._kick()
+
+    async def _run_hold_http(self, record: ToolCallRecord) -> None:
+        spec = ToolSet.of(self.config.tools).find(record.name)
+        runner = self.deps.http_tools
+        if spec is None or spec.http is None or runner is None:
+            outcome = HttpToolOutcome('{"error": "The tool is not available."}', True)
+        else:
+            self.ledger.mark_sent(record.call_id)
+            outcome = await runner.run(
+                spec.http, record.arguments, headers=http_headers(spec), timeout_seconds=spec.timeout_seconds
+            )
+        self.post(_HttpToolDone(record.call_id, outcome))
+
+    async def _on_http_tool_done(self, item: _HttpToolDone) -> None:
+        record = self.ledger.calls.get(item.call_id)
+        if record is None or record.state is CallState.CANCELLED:
+            return
+        self._answer(item.call_id, item.outcome.text, item.outcome.is_error)
+        self._reply_wanted = True
+        await self._after_answers()
+
+    # --- end, resume, shutdown ----------------------------------------------------------------------
+    async def _checkpoint(self) -> None:
+        if self.session_id is None or self.phase is not Phase.READY:
+            return
+        await self.deps.checkpoints.save(
+            SessionCheckpoint(
+                session_id=self.session_id,
+                project_id=self.deps.project_id,
+                config=self.config.model_dump(mode="json"),
+                ledger=self.ledger.to_dict(),
+                started_at=self._started_at,
+                max_duration_seconds=self.deps.max_duration_seconds,
+                audio_seconds=self._audio_seconds,
+            )
+        )
+
+    def _ended_event(self) -> SessionEnded:
+        return SessionEnded(
+            session_duration_seconds=round(time.time() - self._started_at, 3),
+            audio_duration_seconds=round(self._audio_seconds, 3) if self._audio_seconds else None,
+        )
+
+    async def _stop_activity(self) -> None:
+        reply, task = self.reply, self._reply_task
+        self.reply = None
+        self._reply_task = None
+        if reply is not None:
+            heard = reply.stop_audio()
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            self.ledger.add_agent(reply.context.item_id, reply.reply_id, heard, interrupted=True)
+            self.ledger.cancel_reply_calls(reply.reply_id)
+
+    async def _end_normally(self) -> None:
+        await self._stop_activity()
+        if self.session_id is not None:
+            await self.deps.checkpoints.end(self.session_id)
+        await self._send(self._ended_event())
+        await self._close(CloseCode.NORMAL, ended_event=False)
+
+    async def _terminate(self, code: ErrorCode, message: str) -> None:
+        await self._stop_activity()
+        if self.session_id is not None:
+            await self.deps.checkpoints.end(self.session_id)
+        await self._send(session_error(code, message))
+        await self._close(CLOSING_CODES.get(code, CloseCode.POLICY_VIOLATION), ended_event=True)
+
+    async def _close(self, code: int, *, ended_event: bool) -> None:
+        if ended_event and self.phase is Phase.READY:
+            if self.session_id is not None:
+                await self.deps.checkpoints.end(self.session_id)
+            with contextlib.suppress(SinkClosed):
+                await self._send(self._ended_event())
+        self.phase = Phase.ENDED
+        with contextlib.suppress(SinkClosed):
+            await self.sink.close(code)
+
+    async def _on_transport_closed(self) -> None:
+        if self.phase is Phase.READY:
+            await self._stop_activity()
+            await self._checkpoint()
+            if self.session_id is not None:
+                await self.deps.checkpoints.detach(self.session_id)
+        self.phase = Phase.ENDED
+
+    def _spawn(self, work: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.phase is Phase.READY:
+            # Left the loop without a transport notice (cancelled): keep the session resumable.
+            with contextlib.suppress(Exception):
+                await self._stop_activity()
+                await self._checkpoint()
+                if self.session_id is not None:
+                    await self.deps.checkpoints.detach(self.session_id)
+        self.phase = Phase.ENDED
+        if self._duration_timer is not None:
+            self._duration_timer.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._background)
+        if self._reply_task is not None:
+            tasks.append(self._reply_task)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.turns is not None:
+            await self.turns.aclose()
+
+    @property
+    def task_count(self) -> int:
+        """Live tasks owned by this session (for leak checks)."""
+        count = sum(1 for t in self._background if not t.done())
+        if self._reply_task is not None and not self._reply_task.done():
+            count += 1
+        if self.turns is not None:
+            count += len(self.turns._tasks)
+        return count
+
+
+def _turn_detection_error(input_config: dict[str, Any]) -> ProtocolError | None:
+    td = input_config.get("turn_detection")
+    if isinstance(td, dict):
+        low, high = td.get("min_silence", 1000), td.get("max_silence", 3000)
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            return ProtocolError(
+                ErrorCode.INVALID_CONFIG,
+                "min_silence must not exceed max_silence",
+                "session.input.turn_detection.min_silence",
+            )
+    return None

@@ -1,0 +1,44 @@
+"""The session's tool set: what the LLM is offered and where each call runs.
+
+A tool with an ``http`` block runs server-side (:mod:`voxgate.conversation.http_tools`); any other tool
+is a client tool, executed by the WebSocket client through ``tool.call``/``tool.result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from voxgate.protocol.config import ToolSpec
+from voxgate.speech.base import ToolSchema
+
+TIMEOUT_RESULT = (
+    "The tool did not answer within {seconds:g} seconds. Tell the user you could not get that "
+    "information right now, and carry on."
+)
+CANCELLED_RESULT = "The tool call was abandoned."
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSet:
+    specs: tuple[ToolSpec, ...] = ()
+
+    @classmethod
+    def of(cls, tools: Sequence[ToolSpec]) -> ToolSet:
+        return cls(tuple(tools))
+
+    def schemas(self) -> list[ToolSchema]:
+        return [ToolSchema(t.name, t.description, t.parameters) for t in self.specs]
+
+    def find(self, name: str) -> ToolSpec | None:
+        for spec in self.specs:
+            if spec.name == name:
+                return spec
+        return None
+
+
+def http_headers(spec: ToolSpec) -> dict[str, str]:
+    """The decrypted stored headers of an HTTP tool, as request headers."""
+    if spec.http is None:
+        return {}
+    return {h.name: h.value for h in spec.http.headers if h.value is not None and not h.remove}

@@ -1,0 +1,462 @@
+"""Turn-taking: VAD with hysteresis, silence timers, the end-of-turn model, partial and final transcripts,
+and the barge-in decision.
+
+:class:`TurnTaker` is a synchronous state machine fed with 16 kHz float32 audio by the session loop. Model
+work (partial decodes, the speculative final decode, the end-of-turn model, the back-channel check) runs in
+tasks it owns; each task posts a :class:`TurnTaskResult` back into the session queue, and the session hands
+it to :meth:`TurnTaker.on_result`. Every method returns the signals the session must act on, so all state
+changes happen on the session loop, one event at a time.
+
+Time is measured in audio samples, not wall clock: a client streaming silence gets exactly the configured
+silence timers whatever the network or CPU load. When the client stops streaming altogether the session
+reports the gap with :meth:`TurnTaker.on_gap`.
+
+End of turn (after the user's last voiced frame):
+- at ``quick_pause_ms`` of silence the final decode starts speculatively and the end-of-turn model is asked;
+- if it says complete (p >= ``complete_probability``) the turn ends at once;
+- otherwise it ends at ``min_silence``; if the model is confident the turn is unfinished
+  (p < ``unfinished_probability``) it waits until ``max_silence``; ``max_silence`` always forces the end.
+
+Overlap with the agent: speech that starts while a reply is active is held (no ``input.speech.started``) until
+it qualifies as a barge-in: at least ``barge_in_ms`` of voiced audio that is not a back-channel (decided on
+a quick transcript of the overlap, or on duration alone after ``barge_in_force_ms``). With
+``interrupt_response`` off, held speech is announced only if it is still going on when the reply ends. Held
+speech that ends before it qualifies is dropped without any event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from voxgate.conversation.backchannel import is_backchannel
+from voxgate.protocol.config import TurnDetection
+from voxgate.speech.base import INPUT_SAMPLE_RATE, FloatAudio, SpeechToText, TurnDetector, VoiceActivityStream
+
+logger = logging.getLogger(__name__)
+
+SAMPLES_PER_MS = INPUT_SAMPLE_RATE // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTuning:
+    start_frames: int = 2
+    """Consecutive voiced VAD frames (32 ms each) that start speech."""
+    stop_hysteresis: float = 0.15
+    """A frame counts as silence below ``vad_threshold - stop_hysteresis``."""
+    quick_pause_ms: int = 250
+    complete_probability: float = 0.5
+    unfinished_probability: float = 0.1
+    barge_in_ms: int = 400
+    barge_in_force_ms: int = 1200
+    partial_interval_ms: int = 600
+    preroll_ms: int = 300
+    max_utterance_ms: int = 30_000
+
+
+# --- signals to the session ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    item_id: str
+    barge_in: bool = False
+    """True when this speech interrupts the active reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartialTranscript:
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    item_id: str
+    speech_end_monotonic: float
+    decided_monotonic: float
+
+
+@dataclass(frozen=True, slots=True)
+class FinalTranscript:
+    item_id: str
+    text: str
+    decoded_monotonic: float
+
+
+TurnSignal = SpeechStarted | PartialTranscript | SpeechStopped | FinalTranscript
+
+TaskKind = Literal["partial", "final", "detector", "backchannel"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTaskResult:
+    """Posted into the session queue when a turn-taking task finishes."""
+
+    generation: int
+    kind: TaskKind
+    value: Any
+    audio_samples: int
+
+
+@dataclass(slots=True)
+class _Utterance:
+    generation: int
+    item_id: str
+    chunks: list[FloatAudio] = field(default_factory=list)
+    samples: int = 0
+    voiced_samples: int = 0
+    silence_samples: int = 0
+    speaking: bool = True
+    announced: bool = False
+    held: bool = False
+    backchannel: bool = False
+    backchannel_check: bool = False
+    last_partial_at: int = 0
+    partial_pending: bool = False
+    last_partial_text: str = ""
+    speculative_samples: int | None = None
+    speculative_text: str | None = None
+    detector_samples: int | None = None
+    detector_probability: float | None = None
+    last_voiced_monotonic: float = 0.0
+
+    def audio(self) -> FloatAudio:
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        return self.chunks[0] if self.chunks else np.zeros(0, np.float32)
+
+
+@dataclass(slots=True)
+class _Finalizing:
+    item_id: str
+    speech_end_monotonic: float
+
+
+class TurnTaker:
+    def __init__(
+        self,
+        vad: VoiceActivityStream,
+        stt: SpeechToText,
+        detector: TurnDetector | None,
+        *,
+        post: Callable[[TurnTaskResult], None],
+        new_item_id: Callable[[], str],
+        tuning: TurnTuning | None = None,
+    ) -> None:
+        self._vad = vad
+        self._stt = stt
+        self._detector = detector
+        self._post = post
+        self._new_item_id = new_item_id
+        self.tuning = tuning or TurnTuning()
+        self.turn_detection = TurnDetection()
+        self.keyterms: tuple[str, ...] = ()
+        self._frame = vad.frame_samples
+        self._pending = np.zeros(0, np.float32)
+        self._preroll: list[FloatAudio] = []
+        self._preroll_samples = 0
+        self._voiced_run = 0
+        self._generation = 0
+        self._utterance: _Utterance | None = None
+        self._finalizing: dict[int, _Finalizing] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._speculative: asyncio.Task[None] | None = None
+        self.agent_active = False
+
+    # --- configuration ----------------------------------------------------------------------------
+    def configure(self, turn_detection: TurnDetection, keyterms: Sequence[str]) -> None:
+        self.turn_detection = turn_detection
+        self.keyterms = tuple(keyterms)
+
+    @property
+    def in_utterance(self) -> bool:
+        return self._utterance is not None
+
+    @property
+    def busy(self) -> bool:
+        """An utterance is under way or its final transcript is still being decoded."""
+        return self._utterance is not None or bool(self._finalizing)
+
+    # --- input ------------------------------------------------------------------------------------
+    def feed(self, audio: FloatAudio) -> list[TurnSignal]:
+        signals: list[TurnSignal] = []
+        buffer = np.concatenate((self._pending, audio)) if self._pending.size else audio
+        frame = self._frame
+        full = (buffer.size // frame) * frame
+        threshold = self.turn_detection.vad_threshold
+        stop_threshold = max(0.0, threshold - self.tuning.stop_hysteresis)
+        for start in range(0, full, frame):
+            chunk = buffer[start : start + frame]
+            probability = self._vad.speech_probability(chunk)
+            self._on_frame(chunk, probability, threshold, stop_threshold, signals)
+        self._pending = buffer[full:].copy() if full < buffer.size else np.zeros(0, np.float32)
+        return signals
+
+    def on_gap(self, milliseconds: float) -> list[TurnSignal]:
+        """The client sent no audio for this long: count it as silence."""
+        signals: list[TurnSignal] = []
+        utterance = self._utterance
+        if utterance is not None:
+            utterance.speaking = False
+            utterance.silence_samples += int(milliseconds * SAMPLES_PER_MS)
+            self._check_end(utterance, signals)
+        return signals
+
+    def set_agent_active(self, active: bool) -> list[TurnSignal]:
+        self.agent_active = active
+        signals: list[TurnSignal] = []
+        utterance = self._utterance
+        if not active and utterance is not None and utterance.held:
+            if utterance.backchannel or not utterance.speaking:
+                self._drop(utterance)
+            else:
+                utterance.held = False
+                self._announce(utterance, signals, barge_in=False)
+        return signals
+
+    def _on_frame(
+        self,
+        chunk: FloatAudio,
+        probability: float,
+        threshold: float,
+        stop_threshold: float,
+        signals: list[TurnSignal],
+    ) -> None:
+        utterance = self._utterance
+        voiced = probability >= threshold
+        if utterance is None:
+            self._remember_preroll(chunk)
+            self._voiced_run = self._voiced_run + 1 if voiced else 0
+            if self._voiced_run >= self.tuning.start_frames:
+                self._voiced_run = 0
+                self._start_utterance(signals)
+            return
+        utterance.chunks.append(chunk)
+        utterance.samples += chunk.size
+        if voiced or (utterance.speaking and probability >= stop_threshold):
+            utterance.voiced_samples += chunk.size
+            utterance.last_voiced_monotonic = time.monotonic()
+            if not utterance.speaking:
+                utterance.speaking = True
+                self._invalidate_speculation(utterance)
+            utterance.silence_samples = 0
+            self._while_speaking(utterance, signals)
+        else:
+            utterance.speaking = False
+            utterance.silence_samples += chunk.size
+            self._check_end(utterance, signals)
+        if (
+            utterance is self._utterance
+            and utterance.samples >= self.tuning.max_utterance_ms * SAMPLES_PER_MS
+        ):
+            self._end_turn(utterance, signals)
+
+    def _remember_preroll(self, chunk: FloatAudio) -> None:
+        self._preroll.append(chunk)
+        self._preroll_samples += chunk.size
+        limit = self.tuning.preroll_ms * SAMPLES_PER_MS
+        while self._preroll and self._preroll_samples - self._preroll[0].size >= limit:
+            self._preroll_samples -= self._preroll.pop(0).size
+
+    def _start_utterance(self, signals: list[TurnSignal]) -> None:
+        self._generation += 1
+        utterance = _Utterance(generation=self._generation, item_id=self._new_item_id())
+        utterance.chunks = list(self._preroll)
+        utterance.samples = self._preroll_samples
+        utterance.voiced_samples = self.tuning.start_frames * self._frame
+        utterance.last_voiced_monotonic = time.monotonic()
+        self._preroll = []
+        self._preroll_samples = 0
+        self._utterance = utterance
+        if self.agent_active:
+            utterance.held = True
+        else:
+            self._announce(utterance, signals, barge_in=False)
+
+    def _announce(self, utterance: _Utterance, signals: list[TurnSignal], *, barge_in: bool) -> None:
+        utterance.announced = True
+        utterance.last_partial_at = utterance.voiced_samples
+        signals.append(SpeechStarted(utterance.item_id, barge_in=barge_in))
+
+    def _drop(self, utterance: _Utterance) -> None:
+        self._invalidate_speculation(utterance)
+        if self._utterance is utterance:
+            self._utterance = None
+        self._vad_reset_preroll()
+
+    def _vad_reset_preroll(self) -> None:
+        self._preroll = []
+        self._preroll_samples = 0
+        self._voiced_run = 0
+
+    def _while_speaking(self, utterance: _Utterance, signals: list[TurnSignal]) -> None:
+        tuning = self.tuning
+        if utterance.held:
+            if not self.turn_detection.interrupt_response or utterance.backchannel:
+                if (
+                    utterance.backchannel
+                    and utterance.voiced_samples >= tuning.barge_in_force_ms * 2 * SAMPLES_PER_MS
+                ):
+                    utterance.backchannel = False  # a long "back-channel" is really the user talking
+                return
+            if utterance.voiced_samples >= tuning.barge_in_force_ms * SAMPLES_PER_MS:
+                self._barge_in(utterance, signals)
+            elif (
+                utterance.voiced_samples >= tuning.barge_in_ms * SAMPLES_PER_MS
+                and not utterance.backchannel_check
+            ):
+                utterance.backchannel_check = True
+                self._spawn(utterance, "backchannel", self._transcribe(utterance.audio(), partial=True))
+            return
+        if (
+            not utterance.partial_pending
+            and utterance.voiced_samples - utterance.last_partial_at
+            >= tuning.partial_interval_ms * SAMPLES_PER_MS
+        ):
+            utterance.partial_pending = True
+            utterance.last_partial_at = utterance.voiced_samples
+            self._spawn(utterance, "partial", self._transcribe(utterance.audio(), partial=True))
+
+    def _barge_in(self, utterance: _Utterance, signals: list[TurnSignal]) -> None:
+        utterance.held = False
+        self._announce(utterance, signals, barge_in=True)
+
+    def _check_end(self, utterance: _Utterance, signals: list[TurnSignal]) -> None:
+        td = self.turn_detection
+        tuning = self.tuning
+        silence_ms = utterance.silence_samples / SAMPLES_PER_MS
+        if utterance.held:
+            # Held speech that pauses before qualifying is not a barge-in: drop it after a short pause.
+            if silence_ms >= tuning.quick_pause_ms:
+                self._drop(utterance)
+            return
+        if silence_ms >= min(tuning.quick_pause_ms, td.min_silence) and utterance.speculative_samples is None:
+            utterance.speculative_samples = utterance.samples
+            utterance.speculative_text = None
+            self._speculative = self._spawn(
+                utterance, "final", self._transcribe(utterance.audio(), partial=False)
+            )
+            if self._detector is not None:
+                utterance.detector_samples = utterance.samples
+                utterance.detector_probability = None
+                self._spawn(utterance, "detector", self._completion(utterance.audio()))
+        if silence_ms >= self._end_after_ms(utterance):
+            self._end_turn(utterance, signals)
+
+    def _end_after_ms(self, utterance: _Utterance) -> float:
+        td = self.turn_detection
+        probability = utterance.detector_probability
+        if probability is None:
+            return td.min_silence
+        if probability >= self.tuning.complete_probability:
+            return min(self.tuning.quick_pause_ms, td.min_silence)
+        if probability < self.tuning.unfinished_probability:
+            return td.max_silence
+        return td.min_silence
+
+    def _end_turn(self, utterance: _Utterance, signals: list[TurnSignal]) -> None:
+        self._utterance = None
+        self._speculative = None  # a running speculative decode now belongs to the finalizing turn
+        self._vad_reset_preroll()
+        if not utterance.announced:
+            self._drop(utterance)
+            return
+        now = time.monotonic()
+        self._finalizing[utterance.generation] = _Finalizing(
+            utterance.item_id, utterance.last_voiced_monotonic
+        )
+        signals.append(SpeechStopped(utterance.item_id, utterance.last_voiced_monotonic, now))
+        if utterance.speculative_samples is not None and utterance.speculative_text is not None:
+            signals.extend(self._finish(utterance.generation, utterance.speculative_text))
+        elif utterance.speculative_samples is None:
+            self._spawn(utterance, "final", self._transcribe(utterance.audio(), partial=False))
+        # else: the speculative decode is still running and its result finishes the turn.
+
+    def _finish(self, generation: int, text: str) -> list[TurnSignal]:
+        finalizing = self._finalizing.pop(generation, None)
+        if finalizing is None:
+            return []
+        return [FinalTranscript(finalizing.item_id, text.strip(), time.monotonic())]
+
+    def _invalidate_speculation(self, utterance: _Utterance) -> None:
+        utterance.speculative_samples = None
+        utterance.speculative_text = None
+        utterance.detector_samples = None
+        utterance.detector_probability = None
+        if self._speculative is not None and not self._speculative.done():
+            self._speculative.cancel()
+        self._speculative = None
+
+    # --- results ----------------------------------------------------------------------------------
+    def on_result(self, result: TurnTaskResult) -> list[TurnSignal]:
+        signals: list[TurnSignal] = []
+        utterance = self._utterance
+        current = utterance is not None and utterance.generation == result.generation
+        if result.kind == "final":
+            if result.generation in self._finalizing:
+                signals.extend(self._finish(result.generation, result.value or ""))
+            elif current and utterance is not None and utterance.speculative_samples == result.audio_samples:
+                utterance.speculative_text = result.value or ""
+            return signals
+        if not current or utterance is None:
+            return signals
+        if result.kind == "detector":
+            if utterance.detector_samples == result.audio_samples and result.value is not None:
+                utterance.detector_probability = float(result.value)
+                if not utterance.speaking:
+                    self._check_end(utterance, signals)
+        elif result.kind == "partial":
+            utterance.partial_pending = False
+            text = (result.value or "").strip()
+            if text and text != utterance.last_partial_text and utterance.announced:
+                utterance.last_partial_text = text
+                signals.append(PartialTranscript(utterance.item_id, text))
+        elif result.kind == "backchannel" and utterance.held:
+            text = (result.value or "").strip()
+            if text and is_backchannel(text):
+                utterance.backchannel = True
+            elif text and self.agent_active and self.turn_detection.interrupt_response:
+                self._barge_in(utterance, signals)
+            # no text: decide on duration alone (barge_in_force_ms)
+        return signals
+
+    # --- tasks ------------------------------------------------------------------------------------
+    async def _transcribe(self, audio: FloatAudio, *, partial: bool) -> str:
+        return await self._stt.transcribe(audio, keyterms=self.keyterms, partial=partial)
+
+    async def _completion(self, audio: FloatAudio) -> float:
+        assert self._detector is not None
+        return await self._detector.completion_probability(audio)
+
+    def _spawn(
+        self, utterance: _Utterance, kind: TaskKind, work: Coroutine[Any, Any, Any]
+    ) -> asyncio.Task[None]:
+        generation, samples = utterance.generation, utterance.samples
+
+        async def run() -> None:
+            try:
+                value = await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("turn-taking %s task failed", kind)
+                value = None
+            self._post(TurnTaskResult(generation, kind, value, samples))
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"turn-{kind}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
