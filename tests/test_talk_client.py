@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.doubles import PHRASE_TONES, tone
+from tests.live_server import LiveServer
+from tests.realtime.conftest import doubles_env
 from voxgate.audio import decode_audio, encode_audio, resample
 from voxgate.talk_client import TalkError, load_wav, run_talk, speech_end_ms
 
@@ -350,3 +353,44 @@ def test_load_wav_converts_rate_channels_and_width(tmp_path: Path, speech_wav: P
     mono_16k = stereo.mean(axis=1).astype(np.float32) / 32768
     expected = resample(mono_16k, 16_000, RATE)
     assert np.max(np.abs(reference / 32768 - expected)) < 1e-3
+
+
+# --- against the real voxgate server (speech doubles: marker tones stand for phrases) ------------
+
+
+@pytest.fixture(scope="module")
+def voxgate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path_factory.mktemp("talk"), env=doubles_env()) as server:
+        yield server
+
+
+async def test_talk_to_the_real_server(voxgate_server: LiveServer, tmp_path: Path) -> None:
+    speech = tmp_path / "hello.wav"
+    marker = np.concatenate([tone(PHRASE_TONES["hello there"], 900), np.zeros(1_600, np.float32)])
+    with wave.open(str(speech), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16_000)
+        wav.writeframes(np.round(marker * 32767).astype("<i2").tobytes())
+    out = tmp_path / "agent.wav"
+    result = await run_talk(
+        voxgate_server.ws_url,
+        voxgate_server.api_key,
+        speech,
+        out,
+        system_prompt="Be brief.",
+        greeting="Hi there!",
+        timeout=30,
+        settle_s=0.5,
+    )
+    assert result.session_id is not None and result.session_id.startswith("sess_")
+    assert result.errors == []
+    assert result.user_transcripts == ["hello there"]
+    assert result.agent_transcripts == ["Hi there!", "You said hello there."]
+    assert [r.status for r in result.replies] == ["completed", "completed"]
+    assert result.ended is not None and result.close_code == 1000
+    (turn,) = result.turn_latencies
+    assert turn.first_audio_ms is not None and turn.first_audio_ms > 0
+    with wave.open(str(out)) as wav:
+        assert wav.getnframes() > 0
+    assert result.output_audio_ms == pytest.approx(sum(r.audio_ms for r in result.replies))

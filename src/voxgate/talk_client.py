@@ -524,10 +524,11 @@ class _TalkRun:
         with contextlib.suppress(ConnectionClosed):
             await self.send({"type": "session.end"})
         deadline = time.monotonic() + within_s
-        while not self.closed and self.result.ended is None:
+        while not self.closed:  # session.ended, then the server closes the socket
             event = await self.next_event(max(0.0, deadline - time.monotonic()))
             if event is None:
-                self.say("! no session.ended after session.end")
+                if self.result.ended is None:
+                    self.say("! no session.ended after session.end")
                 return
             await self.handle(event)
 
