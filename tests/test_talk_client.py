@@ -52,6 +52,7 @@ class FakeAgentServer:
 
     greeting: bool = False
     tool_call: bool = False
+    interrupt_tool_reply: bool = False
     answer: bool = True
     silence_chunks_for_end: int = 8  # 400 ms of quiet ends the user's turn
     received: list[dict[str, Any]] = field(default_factory=list)
@@ -128,11 +129,12 @@ class FakeAgentServer:
                     "text": "Let me check.",
                     "reply_id": "reply_1",
                     "item_id": "item_2",
-                    "interrupted": False,
+                    "interrupted": self.interrupt_tool_reply,
                 },
             )
             self.reply_done_at = time.monotonic()
-            await self.send(ws, {"type": "reply.done", "status": "completed", "reply_id": "reply_1"})
+            status = "interrupted" if self.interrupt_tool_reply else "completed"
+            await self.send(ws, {"type": "reply.done", "status": status, "reply_id": "reply_1"})
             return
         await self.speak(ws, "reply_1", REPLY_TEXT, reply_tone())
 
@@ -303,6 +305,28 @@ async def test_tool_call_without_handler_gets_an_error_result(
     (sent,) = [e for e in fake_server.received if e["type"] == "tool.result"]
     assert "not available" in json.loads(sent["result"])["error"]
     assert len(result.replies) == 2
+
+
+async def test_tool_results_of_an_interrupted_reply_are_dropped(
+    fake_server: FakeAgentServer, speech_wav: Path
+) -> None:
+    fake_server.tool_call = True
+    fake_server.interrupt_tool_reply = True
+    asked: list[str] = []
+    result = await run_talk(
+        fake_server.url,
+        API_KEY,
+        speech_wav,
+        None,
+        timeout=30,
+        settle_s=0.3,
+        tool_handler=lambda name, _arguments: asked.append(name) or "{}",
+    )
+    assert [e for e in fake_server.received if e["type"] == "tool.result"] == []
+    assert asked == []
+    assert result.tool_calls[0].result is None
+    assert [(r.status, r.interrupted) for r in result.replies] == [("interrupted", True)]
+    assert not result.timed_out and fake_server.received[-1] == {"type": "session.end"}
 
 
 async def test_wrong_key_is_a_clear_error(fake_server: FakeAgentServer, speech_wav: Path) -> None:
