@@ -14,6 +14,7 @@ answers 200, or raises with the log tail.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -21,11 +22,15 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from voxgate.config import Settings
+from voxgate.store import Store
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -159,9 +164,29 @@ class LiveServer:
             check=check,
         )
 
-    def create_api_key(self, project: str = "default") -> str:
-        """A new key in ``project`` (created if new), via ``voxgate keys create``."""
-        return self.cli("keys", "create", "--project", project).stdout.strip()
+    def create_api_key(self, project: str | None = None) -> str:
+        """A new API key in ``project`` (default: a new project of its own), written straight into the
+        server's database (works whether or not the server is running)."""
+        name = project if project is not None else "test-" + secrets.token_hex(6)
+        env = self.process_env()
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=self.data_dir,
+            database_url=env.get("VOXGATE_DATABASE_URL") or None,
+            secret_key=env.get("VOXGATE_SECRET_KEY") or None,
+        )
+
+        async def create() -> str:
+            store = await Store.open(settings)
+            try:
+                raw_key, _ = await store.keys.create(name, label="test")
+                return raw_key
+            finally:
+                await store.close()
+
+        # In a thread of its own, so this works from sync code and from inside a running event loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, create()).result()
 
     # --- internals --------------------------------------------------------------------------------
     def _require_port(self) -> int:
