@@ -62,9 +62,10 @@ def tone(
 
 
 def dominant_frequency(audio: FloatAudio, rate: int = SAMPLE_RATE) -> float | None:
-    loud = audio[np.abs(audio) > 0.02]
-    if loud.size < rate // 50:
+    indices = np.flatnonzero(np.abs(audio) > 0.02)
+    if indices.size < rate // 50:
         return None
+    loud = audio[indices[0] : indices[-1] + 1]
     spectrum = np.abs(np.fft.rfft(loud * np.hanning(loud.size)))
     peak = int(np.argmax(spectrum))
     return peak * rate / loud.size
@@ -199,7 +200,7 @@ class ScriptedLLM:
             return _say(LONG_STORY)
         if "say before" in text:
             previous = [m.content for m in messages if m.role == "assistant"]
-            return _say(f"Before I said: {previous[-1] if previous else 'nothing'}.")
+            return _say(f"Before I said: {' | '.join(previous) if previous else 'nothing'}.")
         if text:
             return _say(f"You said {last.content}.")
         return _say("How can I help?")
@@ -254,3 +255,15 @@ def words_heard(milliseconds: float) -> int:
 
 def describe(value: Any) -> str:
     return json.dumps(value)
+
+
+def slow_energy_vad(settings: Settings) -> EnergyVAD:
+    """Loads for ``VOXGATE_TEST_SLOW_LOAD_SECONDS`` (runs in the loader's worker thread)."""
+    import time
+
+    time.sleep(float(os.environ.get("VOXGATE_TEST_SLOW_LOAD_SECONDS", "5")))
+    return EnergyVAD()
+
+
+def broken_tts(settings: Settings) -> ToneTTS:
+    raise RuntimeError("the test TTS is broken on purpose")

@@ -232,8 +232,6 @@ class Session:
         elif isinstance(item, TurnTaskResult):
             if self.turns is not None:
                 await self._on_turn_signals(self.turns.on_result(item))
-        elif isinstance(item, InputAudio):
-            await self._on_audio(item)
         elif isinstance(item, _ReplyFinished):
             await self._on_reply_finished(item)
         elif isinstance(item, _AudioGap):
@@ -266,6 +264,8 @@ class Session:
             await self._error(
                 ProtocolError(ErrorCode.INVALID_FORMAT, f"{kind} is not allowed before session.ready", "type")
             )
+        elif isinstance(item, InputAudio):
+            await self._on_audio(item)
         elif isinstance(item, ToolResult):
             await self._on_tool_result(item)
         elif isinstance(item, ReplyCreate):
