@@ -20,7 +20,9 @@ async def _mint_token(server: LiveServer, **params: int) -> str:
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer "}], ids=["none", "bad", "empty"]
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer "}],
+    ids=["none", "bad", "empty"],
 )
 async def test_unauthorized_gets_error_then_1008(connect: Connect, headers: dict[str, str]) -> None:
     client = await connect(headers=headers)
@@ -107,7 +109,9 @@ async def test_resume_from_another_project_is_forbidden(connect: Connect, rt_ser
 
 @pytest.fixture(scope="module")
 def short_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("short"), env=doubles_env(VOXGATE_MAX_SESSION_DURATION_SECONDS="2"))
+    server = LiveServer(
+        tmp_path_factory.mktemp("short"), env=doubles_env(VOXGATE_MAX_SESSION_DURATION_SECONDS="2")
+    )
     with server:
         yield server
 
@@ -134,7 +138,8 @@ async def test_token_duration_cap_is_enforced(connect: Connect, rt_server: LiveS
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = doubles_env(
-        VOXGATE_VAD="tests.doubles:slow_energy_vad", VOXGATE_AGENT_READY_TIMEOUT_SECONDS="1",
+        VOXGATE_VAD="tests.doubles:slow_energy_vad",
+        VOXGATE_AGENT_READY_TIMEOUT_SECONDS="1",
         VOXGATE_TEST_SLOW_LOAD_SECONDS="4",
     )
     server = LiveServer(tmp_path_factory.mktemp("slow"), env=env)
@@ -151,7 +156,9 @@ async def test_agent_timeout_when_models_are_not_ready(connect: Connect, slow_se
 
 @pytest.fixture(scope="module")
 def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("broken"), env=doubles_env(VOXGATE_TTS="tests.doubles:broken_tts"))
+    server = LiveServer(
+        tmp_path_factory.mktemp("broken"), env=doubles_env(VOXGATE_TTS="tests.doubles:broken_tts")
+    )
     with server:
         yield server
 

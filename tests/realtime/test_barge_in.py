@@ -59,7 +59,9 @@ async def test_backchannel_does_not_interrupt(connect: Connect) -> None:
 
 
 async def test_short_noise_does_not_interrupt(connect: Connect) -> None:
-    client, _ = await ready_client(connect, greeting="Hello and welcome to the test line, how can I help you today?")
+    client, _ = await ready_client(
+        connect, greeting="Hello and welcome to the test line, how can I help you today?"
+    )
     await client.wait_for("reply.audio")
     await client.send_audio(utterance("okay", speech_ms=200, silence_ms=500))
     agent = await client.wait_for("transcript.agent")
@@ -73,7 +75,10 @@ async def test_interrupt_response_false_keeps_talking(connect: Connect) -> None:
     await client.send_audio(utterance("wait stop I have another question", speech_ms=1500, silence_ms=600))
     agent = await client.wait_for("transcript.agent", within=20)
     assert agent["interrupted"] is False and agent["text"] == LONG_STORY
-    assert "input.speech.started" not in client.non_audio_types(mark)[: client.non_audio_types(mark).index("transcript.agent")]
+    assert (
+        "input.speech.started"
+        not in client.non_audio_types(mark)[: client.non_audio_types(mark).index("transcript.agent")]
+    )
 
 
 async def test_greeting_can_be_interrupted(connect: Connect) -> None:

@@ -15,7 +15,9 @@ async def test_first_update_gets_ready_not_updated(connect: Connect) -> None:
     assert "session.updated" not in client.types()[:1]
 
 
-async def test_agent_id_mixed_with_inline_fields_is_invalid_value_and_session_stays_open(connect: Connect) -> None:
+async def test_agent_id_mixed_with_inline_fields_is_invalid_value_and_session_stays_open(
+    connect: Connect,
+) -> None:
     client = await connect()
     await client.update(agent_id="abc", system_prompt="x")
     error = await client.expect_error("invalid_value")
@@ -31,12 +33,19 @@ async def test_unknown_agent_closes_with_1008(connect: Connect) -> None:
     assert await client.wait_closed() == 1008
 
 
-async def test_stored_agent_binds_config_and_later_agent_id_is_rejected(connect: Connect, rt_server: LiveServer) -> None:
+async def test_stored_agent_binds_config_and_later_agent_id_is_rejected(
+    connect: Connect, rt_server: LiveServer
+) -> None:
     async with rt_server.async_client() as rest:
-        response = await rest.post("/v1/agents", json={
-            "name": "Greeter", "system_prompt": "Be kind.", "voice": {"voice_id": "james"},
-            "greeting": "Welcome to the stored agent.",
-        })
+        response = await rest.post(
+            "/v1/agents",
+            json={
+                "name": "Greeter",
+                "system_prompt": "Be kind.",
+                "voice": {"voice_id": "james"},
+                "greeting": "Welcome to the stored agent.",
+            },
+        )
         assert response.status_code == 201, response.text
         agent_id = response.json()["id"]
     client = await connect()
@@ -83,7 +92,9 @@ async def test_wrong_value_types_are_invalid_value_with_param(connect: Connect) 
     await client.update(output={"voice": "nobody"})
     assert (await client.expect_error("invalid_value"))["param"] == "session.output.voice"
     await client.update(input={"turn_detection": {"vad_threshold": 3}})
-    assert (await client.expect_error("invalid_value"))["param"] == "session.input.turn_detection.vad_threshold"
+    assert (await client.expect_error("invalid_value"))[
+        "param"
+    ] == "session.input.turn_detection.vad_threshold"
     await client.update(output={"format": {"encoding": "audio/pcm", "sample_rate": 16000}})
     assert (await client.expect_error("invalid_value"))["param"].startswith("session.output.format")
     await client.update()
@@ -101,7 +112,8 @@ async def test_immutable_fields_are_reported_and_mutable_ones_applied(connect: C
     client, _ = await ready_client(connect, greeting="Hi.", output={"voice": "ivy"})
     await client.wait_for("reply.done")
     await client.update(
-        greeting="Other", output={"voice": "james", "format": {"encoding": "audio/pcmu"}, "volume": 50},
+        greeting="Other",
+        output={"voice": "james", "format": {"encoding": "audio/pcmu"}, "volume": 50},
         system_prompt="SAY: Updated prompt works.",
     )
     params = {(await client.expect_error("immutable_field"))["param"] for _ in range(3)}

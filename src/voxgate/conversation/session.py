@@ -32,7 +32,7 @@ from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
 from voxgate.conversation.timings import TurnTimings, record_turn
-from voxgate.conversation.tools import TIMEOUT_RESULT, ToolSet, http_headers
+from voxgate.conversation.tools import ToolSet, http_headers, timeout_result
 from voxgate.conversation.turns import (
     FinalTranscript,
     PartialTranscript,
@@ -783,7 +783,7 @@ class Session:
         self._timed_out.add(call_id)
         spec = ToolSet.of(self.config.tools).find(record.name)
         seconds = spec.timeout_seconds if spec is not None else 120.0
-        result = TIMEOUT_RESULT.format(seconds=seconds)
+        result = timeout_result(seconds)
         if self.reply is not None and self.reply.reply_id == record.reply_id:
             self._early_results[call_id] = (result, True)
             return

@@ -9,14 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from voxgate.conversation.ledger import tool_error_text
 from voxgate.protocol.config import ToolSpec
 from voxgate.speech.base import ToolSchema
 
-TIMEOUT_RESULT = (
+TIMEOUT_MESSAGE = (
     "The tool did not answer within {seconds:g} seconds. Tell the user you could not get that "
     "information right now, and carry on."
 )
-CANCELLED_RESULT = "The tool call was abandoned."
+
+
+def timeout_result(seconds: float) -> str:
+    """The tool result the model gets when a client tool did not answer in time."""
+    return tool_error_text(TIMEOUT_MESSAGE.format(seconds=seconds))
 
 
 @dataclass(frozen=True, slots=True)
