@@ -37,8 +37,8 @@ class ProtocolClient:
         await self.connection.close()
 
     # --- sending -------------------------------------------------------------------------------------
-    async def send(self, message: dict[str, Any] | str) -> None:
-        await self.connection.send(message if isinstance(message, str) else json.dumps(message))
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        await self.connection.send(message if isinstance(message, str | bytes) else json.dumps(message))
 
     async def update(self, **session: Any) -> None:
         await self.send({"type": "session.update", "session": session})

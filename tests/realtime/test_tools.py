@@ -153,7 +153,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = _reply  # noqa: N815
+    do_GET = do_POST = _reply
 
     def log_message(self, *args: object) -> None:
         pass

@@ -27,7 +27,13 @@ from voxgate.conversation.session import (
 )
 from voxgate.protocol.config import LLMEndpoint, SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
-from voxgate.protocol.events import ProtocolError, ServerEvent, parse_client_event, session_error
+from voxgate.protocol.events import (
+    AnyClientEvent,
+    ProtocolError,
+    ServerEvent,
+    parse_client_event,
+    session_error,
+)
 from voxgate.speech.base import LanguageModel, SpeechStack
 from voxgate.store.checkpoints import CheckpointStore, MemoryCheckpointStore
 
@@ -190,21 +196,20 @@ async def _pump(
             return
         if message["type"] == "websocket.disconnect":
             return
-        text = message.get("text")
-        if text is None:
-            session.push(
-                ProtocolError(
-                    ErrorCode.INVALID_FORMAT, "binary frames are not supported; send JSON text frames"
-                )
-            )
-            continue
-        if len(text) > max_bytes:
-            session.push(ProtocolError(ErrorCode.INVALID_FORMAT, f"message larger than {max_bytes} bytes"))
-            continue
-        try:
-            session.push(parse_client_event(text))
-        except ProtocolError as error:
-            session.push(error)
+        session.push(frame_to_input(message.get("text"), max_bytes))
+
+
+def frame_to_input(text: str | None, max_bytes: int) -> AnyClientEvent | ProtocolError:
+    """One WebSocket frame as a session input: a parsed client event, or the protocol error it is.
+    ``text`` is None for a binary frame. Size is measured in characters (a lower bound of the bytes)."""
+    if text is None:
+        return ProtocolError(ErrorCode.INVALID_FORMAT, "binary frames are not supported; send JSON text")
+    if len(text) > max_bytes:
+        return ProtocolError(ErrorCode.INVALID_FORMAT, f"message larger than {max_bytes} bytes")
+    try:
+        return parse_client_event(text)
+    except ProtocolError as error:
+        return error
 
 
 for _path in REALTIME_PATHS:
