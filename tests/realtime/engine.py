@@ -28,7 +28,7 @@ class MemorySink:
     async def close(self, code: int, reason: str = "") -> None:
         self.close_code = code
 
-    async def wait_for(self, predicate, timeout: float = 5.0) -> dict:  # noqa: ANN001, ASYNC109
+    async def wait_for(self, predicate, timeout: float = 5.0) -> dict:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
             seen = 0
             while True:
