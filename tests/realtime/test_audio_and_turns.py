@@ -1,8 +1,9 @@
-"""Audio formats, volume, chunking (PROTOCOL.md §5.3, §6.9, §7.3, §7.8) and turn detection (§6.5-§6.7, §7.5)."""
+"""Audio formats, volume, chunking (PROTOCOL.md §5.3, §6.9, §7.3, §7.8) and turn detection (§6.5-§7.5)."""
 
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -85,7 +86,7 @@ async def test_user_turn_event_order_with_growing_partials(connect: Connect) -> 
     deltas = [e for e in client.received if e["type"] == "transcript.user.delta"]
     assert len(deltas) >= 2
     texts = [d["text"] for d in deltas]
-    assert all(len(a) < len(b) and b.startswith(a) for a, b in zip(texts, texts[1:], strict=False))
+    assert all(len(a) < len(b) and b.startswith(a) for a, b in itertools.pairwise(texts))
     assert all(d["item_id"] == user["item_id"] for d in deltas)
     assert types.index("transcript.user.delta") < types.index("input.speech.stopped")
 
