@@ -53,6 +53,12 @@ _CHATML_TEMPLATE = (
 )
 """Used only when a user-supplied GGUF carries no chat template."""
 
+AFTER_TOOL_RESULT_HINT = (
+    "Answer the caller now in one or two short spoken sentences, using the tool result above. "
+    "Do not call a tool and do not repeat the raw result."
+)
+"""Appended (as a system turn) after tool results: without it the 0.5B model echoes the result JSON."""
+
 
 @dataclass(slots=True)
 class _SessionKV:
@@ -180,6 +186,7 @@ class LlamaLLM:
             self._llama, "_requires_eval"
         )
         self.last_stats: GenerationStats | None = None
+        self._tool_start_tokens: Any = None
 
     @property
     def executor(self) -> InferenceExecutor:
@@ -267,6 +274,9 @@ class LlamaLLM:
         if stop.is_set():
             raise asyncio.CancelledError
         try:
+            speak_only = bool(tools) and messages[-1].role == "tool"
+            if speak_only:  # see _speak_only_processor: the small model must answer in words here
+                messages = [*messages, ChatMessage("system", AFTER_TOOL_RESULT_HINT)]
             tokens = self._prompt_tokens(messages, tools)
             self._switch_session(session_key, tokens)
             reused = _common_prefix(self._llama.input_ids[: self._llama.n_tokens].tolist(), tokens)
@@ -278,6 +288,7 @@ class LlamaLLM:
                 repeat_penalty=1.05,
                 seed=self.seed,
                 stream=True,
+                logits_processor=self._speak_only_processor() if speak_only else None,
             )
             first_at: float | None = None
             produced = 0
@@ -310,6 +321,36 @@ class LlamaLLM:
         self.last_stats = stats
         logger.debug("llm generation %s", stats)
         return stats
+
+    def _speak_only_processor(self) -> Any:
+        """A logits processor that forbids writing a tool call (any token with ``{``, and ``<tool_call>``).
+
+        Used for the reply to a tool result (with :data:`AFTER_TOOL_RESULT_HINT`): the 0.5B model
+        tends to repeat the call or echo the result there instead of answering, so after a tool
+        result it must speak. Chained tool calls are therefore not available with the embedded model.
+        """
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        if self._tool_start_tokens is None:
+            llama = self._llama
+            self._tool_start_tokens = np.array(
+                [
+                    token
+                    for token in range(llama.n_vocab())
+                    if b"{" in (piece := llama.detokenize([token], special=True))
+                    or b"<tool" in piece
+                    or b"<" == piece.strip()
+                ],
+                dtype=np.intc,
+            )
+        banned = self._tool_start_tokens
+
+        def ban(_input_ids: Any, scores: Any) -> Any:
+            scores[banned] = -np.inf
+            return scores
+
+        return LogitsProcessorList([ban])
 
     def _warm(self, messages: list[ChatMessage], tools: list[ToolSchema], session_key: str | None) -> None:
         prompt = self.renderer.render(messages, tools, add_generation_prompt=False)

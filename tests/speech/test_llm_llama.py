@@ -1,0 +1,137 @@
+"""The embedded llama.cpp LLM with the packaged Qwen2.5-0.5B model (short generations)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voxgate.config import Settings
+from voxgate.speech.base import ChatMessage, LLMEvent, TextDelta, ToolCallRequest, ToolSchema
+
+pytestmark = pytest.mark.models
+
+SYSTEM = ChatMessage(
+    "system",
+    "You are Ava, the friendly phone assistant of Luigi's Pizzeria in London. "
+    "Answer in one or two short spoken sentences.",
+)
+TOOLS = [
+    ToolSchema(
+        "get_weather",
+        "Get the weather forecast for a city.",
+        {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "day": {"type": "string"}},
+            "required": ["city"],
+        },
+    ),
+    ToolSchema(
+        "book_table",
+        "Book a table at the restaurant.",
+        {
+            "type": "object",
+            "properties": {"people": {"type": "integer"}, "time": {"type": "string"}},
+            "required": ["people", "time"],
+        },
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from voxgate.speech.llm_llama import LlamaLLM
+
+    # the assembled gguf is cached in the user's data dir so every test run does not re-concatenate 491 MB
+    settings = Settings(
+        data_dir=Path(tmp_path_factory.mktemp("data")), model_cache_dir=Settings().effective_model_cache_dir
+    )
+    model = LlamaLLM(settings, max_tokens=48)
+    yield model
+    model.close()
+
+
+async def collect(
+    llm: object, messages: list[ChatMessage], tools: list[ToolSchema] = TOOLS, **kw: object
+) -> list[LLMEvent]:
+    return [event async for event in llm.stream(messages, tools, **kw)]  # type: ignore[attr-defined]
+
+
+async def test_text_streams_in_several_deltas(llm: object) -> None:
+    events = await collect(llm, [SYSTEM, ChatMessage("user", "Hi! Who am I talking to?")])
+    texts = [event.text for event in events if isinstance(event, TextDelta)]
+    assert len(texts) >= 3, events
+    assert not [event for event in events if isinstance(event, ToolCallRequest)]
+    reply = "".join(texts)
+    assert "Ava" in reply
+    assert "{" not in reply and "<tool_call>" not in reply
+
+
+async def test_obvious_request_calls_the_tool_with_the_right_arguments(llm: object) -> None:
+    events = await collect(llm, [SYSTEM, ChatMessage("user", "What's the weather in Paris tomorrow?")])
+    calls = [event for event in events if isinstance(event, ToolCallRequest)]
+    assert len(calls) == 1, events
+    call = calls[0]
+    assert call.name == "get_weather"
+    assert call.arguments["city"].lower().startswith("paris")
+    assert call.call_id.startswith("call_") and len(call.call_id) > 10
+    assert not [event for event in events if isinstance(event, TextDelta) and "{" in event.text]
+
+
+async def test_small_talk_does_not_call_a_tool(llm: object) -> None:
+    events = await collect(llm, [SYSTEM, ChatMessage("user", "Thanks so much, have a lovely evening!")])
+    assert events and all(isinstance(event, TextDelta) for event in events), events
+
+
+async def test_tool_results_are_rendered_the_way_the_template_expects(llm: object) -> None:
+    call = ToolCallRequest("call_1", "get_weather", {"city": "London"})
+    messages = [
+        SYSTEM,
+        ChatMessage("user", "Weather in London?"),
+        ChatMessage("assistant", "", tool_calls=[call]),
+        ChatMessage("tool", json.dumps({"forecast": "sunny", "celsius": 21}), tool_call_id="call_1"),
+    ]
+    prompt = llm.renderer.render(messages, TOOLS)  # type: ignore[attr-defined]
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "London"}}\n</tool_call>' in prompt
+    assert (
+        '<|im_start|>user\n<tool_response>\n{"forecast": "sunny", "celsius": 21}\n</tool_response>' in prompt
+    )
+    assert prompt.endswith("<|im_start|>assistant\n")
+    reply = "".join(event.text for event in await collect(llm, messages) if isinstance(event, TextDelta))
+    assert "21" in reply or "sunny" in reply.lower(), reply
+
+
+async def test_closing_the_stream_stops_generation(llm: object) -> None:
+    stream = llm.stream(  # type: ignore[attr-defined]
+        [SYSTEM, ChatMessage("user", "Please list twenty pizza toppings, one per line.")], ()
+    )
+    received = 0
+    async for _event in stream:
+        received += 1
+        if received == 2:
+            break
+    await stream.aclose()
+    await llm.executor.run(lambda: None)  # type: ignore[attr-defined]  # queued behind the generation job
+    stats = llm.last_stats  # type: ignore[attr-defined]
+    assert stats.stopped_early
+    assert stats.completion_tokens <= received + 2
+
+
+async def test_each_session_keeps_its_prompt_prefix(llm: object) -> None:
+    other_system = ChatMessage("system", "You are Bob, a terse assistant for a bike shop in Leeds.")
+    first_turn = [SYSTEM, ChatMessage("user", "Hello there.")]
+    await collect(llm, first_turn, session_key="session-a")
+    await collect(llm, [other_system, ChatMessage("user", "Hello.")], (), session_key="session-b")
+    follow_up = [*first_turn, ChatMessage("assistant", "Hello!"), ChatMessage("user", "Are you open today?")]
+    await collect(llm, follow_up, session_key="session-a")
+    stats = llm.last_stats  # type: ignore[attr-defined]
+    system_tokens = len(
+        llm._llama.tokenize(
+            llm.renderer.render([SYSTEM], TOOLS, add_generation_prompt=False).encode(),
+            add_bos=False,
+            special=True,
+        )
+    )  # type: ignore[attr-defined]
+    assert stats.reused_prefix_tokens >= system_tokens, stats  # session A's KV cells were restored
