@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from voxgate.api.auth import require_principal
 from voxgate.api.rest_errors import (
     RESPONSE_401,
+    RESPONSE_422,
     RESPONSES_BODY,
     agent_not_found,
     described,
@@ -32,7 +33,10 @@ from voxgate.store import AgentDocumentError, Principal, Store
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 AGENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,128}")
-RESPONSE_404 = {404: described("No agent with this id in the caller's project")}
+RESPONSE_404 = {
+    404: described("No agent with this id in the caller's project"),
+    **RESPONSE_422,  # replaces FastAPI's default 422 entry; path ids are checked by hand (404)
+}
 
 AgentId = Annotated[str, Path(description="The agent id (`agent_<32 hex>`).")]
 CallerPrincipal = Annotated[Principal, Depends(require_principal)]
@@ -51,11 +55,25 @@ REQUEST_BODY_MODELS: tuple[type[BaseModel], ...] = (AgentCreate, AgentUpdate)
 """Models referenced by ``openapi_extra`` below; app.py adds their schemas to the OpenAPI components."""
 
 
+_AGENT_LINK = {"parameters": {"agent_id": "$response.body#/id"}}
+CREATED_LINKS = {
+    201: {
+        "description": "The created agent",
+        "links": {
+            "GetAgent": {"operationId": "getAgent", **_AGENT_LINK},
+            "UpdateAgent": {"operationId": "updateAgent", **_AGENT_LINK},
+            "DeleteAgent": {"operationId": "deleteAgent", **_AGENT_LINK},
+        },
+    }
+}
+
+
 @router.post(
     "",
     status_code=201,
     response_model=AgentRecord,
-    responses={**RESPONSE_401, **RESPONSES_BODY},
+    responses={**CREATED_LINKS, **RESPONSE_401, **RESPONSES_BODY},
+    operation_id="createAgent",
     openapi_extra=_request_body(AgentCreate),
     summary="Create an agent",
 )
@@ -76,6 +94,7 @@ async def create_agent(request: Request, principal: CallerPrincipal) -> JSONResp
     "",
     response_model=list[AgentListItem],
     responses=RESPONSE_401,
+    operation_id="listAgents",
     summary="List agents, newest first",
 )
 async def list_agents(request: Request, principal: CallerPrincipal) -> JSONResponse:
@@ -86,6 +105,7 @@ async def list_agents(request: Request, principal: CallerPrincipal) -> JSONRespo
     "/{agent_id}",
     response_model=AgentRecord,
     responses={**RESPONSE_401, **RESPONSE_404},
+    operation_id="getAgent",
     summary="Retrieve an agent",
 )
 async def get_agent(request: Request, principal: CallerPrincipal, agent_id: AgentId) -> JSONResponse:
@@ -101,6 +121,7 @@ async def get_agent(request: Request, principal: CallerPrincipal, agent_id: Agen
     response_model=AgentRecord,
     responses={**RESPONSE_401, **RESPONSE_404, **RESPONSES_BODY},
     openapi_extra=_request_body(AgentUpdate),
+    operation_id="updateAgent",
     summary="Update an agent (partial: send only what changes)",
 )
 async def update_agent(request: Request, principal: CallerPrincipal, agent_id: AgentId) -> JSONResponse:
@@ -127,6 +148,7 @@ async def update_agent(request: Request, principal: CallerPrincipal, agent_id: A
     status_code=204,
     response_class=Response,
     responses={**RESPONSE_401, **RESPONSE_404},
+    operation_id="deleteAgent",
     summary="Delete an agent",
 )
 async def delete_agent(request: Request, principal: CallerPrincipal, agent_id: AgentId) -> Response:

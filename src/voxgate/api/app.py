@@ -27,6 +27,7 @@ from voxgate.api.agents import REQUEST_BODY_MODELS
 from voxgate.api.body_limit import BodySizeLimitMiddleware
 from voxgate.api.rest_errors import install_error_handlers
 from voxgate.config import Settings
+from voxgate.protocol.voices import VOICE_IDS
 from voxgate.store import Store
 
 logger = logging.getLogger(__name__)
@@ -128,9 +129,10 @@ def _openapi_with_request_bodies(app: FastAPI) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     for name, definition in extra.get("$defs", {}).items():
-        existing = components.get(name)
-        if existing is not None and existing != definition:
-            raise RuntimeError(f"OpenAPI schema name clash for {name}")
-        components[name] = definition
+        # A model FastAPI already rendered (for a response) is the same Python model: keep that one.
+        components.setdefault(name, definition)
+    voice_id = components.get("VoiceRef", {}).get("properties", {}).get("voice_id")
+    if voice_id is not None:
+        voice_id["enum"] = list(VOICE_IDS)
     app.openapi_schema = schema
     return schema

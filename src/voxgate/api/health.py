@@ -25,6 +25,7 @@ class HealthResponse(BaseModel):
     "/healthz",
     response_model=HealthResponse,
     responses={503: described("The database does not answer")},
+    operation_id="healthz",
     summary="Health check",
 )
 async def healthz(request: Request) -> JSONResponse:

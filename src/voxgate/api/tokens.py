@@ -31,6 +31,7 @@ class TokenResponse(BaseModel):
     "/v1/token",
     response_model=TokenResponse,
     responses={**RESPONSE_401, **RESPONSE_422},
+    operation_id="mintToken",
     summary="Mint a temporary one-time token",
 )
 async def mint_token(
