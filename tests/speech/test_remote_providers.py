@@ -34,6 +34,7 @@ from voxgate.speech.base import (
 )
 from voxgate.speech.llm_openai import OpenAILLM
 from voxgate.speech.stt_openai import OpenAISTT
+from voxgate.speech.tool_call_parsing import ToolCallStreamParser, parse_tool_calls
 from voxgate.speech.tts_openai import OpenAITTS
 
 from .fixtures import espeak_available, espeak_speech
@@ -263,3 +264,51 @@ async def test_unreachable_and_silent_servers(tmp_path: Path) -> None:
     with pytest.raises(SpeechServiceError, match="timed out"):
         await stt.transcribe(np.zeros(160, np.float32))
     silent.close()
+
+
+# --- tool calls written as text (llama_cpp.server's JSON-in-content, Qwen's <tool_call> tags) ------
+def feed_all(parser: ToolCallStreamParser, pieces: list[str]) -> list[Any]:
+    events: list[Any] = []
+    for piece in pieces:
+        events.extend(parser.feed(piece))
+    return [*events, *parser.finish()]
+
+
+def test_tagged_tool_call_split_across_deltas_is_parsed() -> None:
+    pieces = ["<tool", '_call>\n{"name": "get_weather", ', '"arguments": {"city": "Oslo"}}\n</tool_call>']
+    events = feed_all(ToolCallStreamParser(["get_weather"]), pieces)
+    assert len(events) == 1 and isinstance(events[0], ToolCallRequest)
+    assert (events[0].name, events[0].arguments) == ("get_weather", {"city": "Oslo"})
+
+
+def test_text_streams_through_and_a_trailing_tool_call_is_held_back() -> None:
+    parser = ToolCallStreamParser(["transfer"])
+    assert parser.feed("Sure, ") == [TextDelta("Sure, ")]
+    assert parser.feed("one moment. <tool_") == [TextDelta("one moment. ")]
+    assert parser.feed('call>{"name": "transfer", "arguments": "{}"}') == []
+    events = parser.finish()
+    assert len(events) == 1 and isinstance(events[0], ToolCallRequest) and events[0].arguments == {}
+
+
+def test_text_that_only_starts_like_a_tag_is_spoken() -> None:
+    assert feed_all(ToolCallStreamParser(["x"]), ["<", "3 you too"]) == [TextDelta("<3 you too")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "get_weather", "arguments": {"city": "Oslo"}}',
+        '```json\n{"name": "get_weather", "parameters": {"city": "Oslo"}}\n```',
+        '[{"type": "function", "function": {"name": "get_weather", '
+        '"arguments": "{\\"city\\": \\"Oslo\\"}"}}]',
+    ],
+)
+def test_bare_json_shapes_are_parsed(text: str) -> None:
+    calls = parse_tool_calls(text, ["get_weather"])
+    assert calls is not None and [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Oslo"})]
+
+
+def test_unknown_tools_are_dropped_and_broken_json_is_not_spoken() -> None:
+    assert parse_tool_calls('{"name": "launch_rockets", "arguments": {}}', ["get_weather"]) == []
+    assert feed_all(ToolCallStreamParser(["get_weather"]), ['{"name": "get_wea']) == []
+    assert parse_tool_calls("just words", ["get_weather"]) is None
