@@ -689,9 +689,8 @@ class Session:
         if reply is None:
             return
         task = self._reply_task
-        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
-            # All its audio was already handed out; trim to what was heard all the same.
-            pass
+        # Even when the task already handed out all its audio, the listener may not have heard it all:
+        # the playout clock decides what was heard.
         heard = reply.stop_audio()
         if task is not None:
             task.cancel()
