@@ -3,7 +3,9 @@
 ``create_app(settings)`` builds the app; on start-up the lifespan creates the data directory, applies
 migrations, opens the store, makes sure an API key exists and sets up the speech stack loader. It
 exposes ``app.state.settings``, ``app.state.store`` (voxgate.store.Store) and ``app.state.speech``
-(a ``SpeechStackLoader``, or None when voxgate.speech.factory is not available).
+(a ``SpeechStackLoader``, or None when voxgate.speech.factory is not available) and
+``app.state.shutdown_callbacks``: a list to which any module may append a callable (sync or async,
+no arguments); they run in reverse order when the server stops, before the store closes.
 
 To add a router, add its module to ``ROUTER_MODULES``; the module must define ``router``.
 """
@@ -14,7 +16,7 @@ import importlib
 import inspect
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,6 +39,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.tokens",
     "voxgate.api.agents",
     "voxgate.api.realtime",
+    "voxgate.api.web",
 )
 
 SPEECH_FACTORY_MODULE = "voxgate.speech.factory"
@@ -53,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.store = None
     app.state.speech = None
+    app.state.shutdown_callbacks = []
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     install_error_handlers(app)
@@ -76,11 +80,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.speech = speech
         yield
     finally:
+        for callback in reversed(app.state.shutdown_callbacks):
+            await _call_quietly(callback)
         if speech is not None:
-            closing = speech.close()
-            if inspect.isawaitable(closing):
-                await closing
+            await _call_quietly(speech.close)
         await store.close()
+
+
+async def _call_quietly(callback: Callable[[], Any]) -> None:
+    try:
+        result = callback()
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception("error during shutdown in %r", callback)
 
 
 def _announce_key(raw_key: str) -> None:

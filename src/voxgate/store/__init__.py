@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voxgate.config import Settings
@@ -74,8 +75,6 @@ class Store:
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
-        from sqlalchemy import text
-
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
