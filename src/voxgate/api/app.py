@@ -39,7 +39,6 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.tokens",
     "voxgate.api.agents",
     "voxgate.api.realtime",
-    "voxgate.api.web",
 )
 
 SPEECH_FACTORY_MODULE = "voxgate.speech.factory"
