@@ -178,7 +178,7 @@ def test_wrong_method_is_405(client: httpx.Client, method: str, path: str) -> No
     assert response.headers.get("allow")
 
 
-@pytest.mark.parametrize("path", ["/v1/agent", "/v2/agents", "/", "/v1/agents/a/b", "/v1/tokens"])
+@pytest.mark.parametrize("path", ["/v1/agent", "/v2/agents", "/nope", "/v1/agents/a/b", "/v1/tokens"])
 def test_unknown_route_is_404(client: httpx.Client, path: str) -> None:
     body = _assert_error_shape(client.get(path), 404, "NOT_FOUND")
     assert body["detail"] == "Not found"
