@@ -1,0 +1,78 @@
+"""Provider failures inside a live session (in-process engine): the session reports them and stays open."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tests import doubles
+from tests.realtime.engine import close_session, doubles_stack, make_session
+from voxgate.audio.codecs import encode_audio
+from voxgate.audio.resample import resample, to_int16
+from voxgate.conversation.session import Phase
+from voxgate.protocol.events import InputAudio, ReplyCreate, SessionUpdate
+from voxgate.speech.base import ChatMessage, LLMEvent, TextDelta, ToolSchema
+
+
+class _BrokenVadStream(doubles.EnergyVoiceActivityStream):
+    def speech_probability(self, frame: np.ndarray) -> float:
+        raise RuntimeError("vad exploded")
+
+
+class _BrokenVad:
+    def create_stream(self) -> _BrokenVadStream:
+        return _BrokenVadStream()
+
+
+class _FailingLLM:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> AsyncIterator[LLMEvent]:
+        yield TextDelta("Half a sentence, then ")
+        raise ConnectionError("the LLM went away")
+
+
+def _audio_frame() -> InputAudio:
+    pcm = to_int16(resample(doubles.tone(400, 100), 16_000, 24_000))
+    return InputAudio(audio=base64.b64encode(encode_audio("audio/pcm", pcm)).decode())
+
+
+async def test_internal_failure_is_server_error_and_session_stays_open(tmp_path: Path) -> None:
+    stack = doubles_stack()
+    stack.vad = _BrokenVad()
+    session, sink = make_session(tmp_path, stack=stack)
+    task = asyncio.create_task(session.run())
+    session.push(SessionUpdate(session={}))
+    session.push(_audio_frame())
+    error = await sink.wait_for(lambda e: e["type"] == "session.error")
+    assert error["code"] == "server_error"
+    session.push(SessionUpdate(session={"system_prompt": "still here"}))
+    await sink.wait_for(lambda e: e["type"] == "session.updated")
+    assert session.phase is Phase.READY and sink.close_code is None
+    await close_session(session, task)
+
+
+async def test_failed_reply_reports_reply_error_and_failed_status(tmp_path: Path) -> None:
+    stack = doubles_stack()
+    stack.llm = _FailingLLM()
+    session, sink = make_session(tmp_path, stack=stack)
+    task = asyncio.create_task(session.run())
+    session.push(SessionUpdate(session={}))
+    session.push(ReplyCreate())
+    done = await sink.wait_for(lambda e: e["type"] == "reply.done")
+    types = [e["type"] for e in sink.events if e["type"] != "reply.audio"]
+    assert types[-3:] == ["reply.error", "transcript.agent", "reply.done"]
+    assert done["status"] == "failed"
+    assert sink.events[[e["type"] for e in sink.events].index("reply.error")]["retryable"] is True
+    session.push(SessionUpdate(session={"system_prompt": "x"}))
+    await sink.wait_for(lambda e: e["type"] == "session.updated")
+    await close_session(session, task)
+    assert session.task_count == 0
