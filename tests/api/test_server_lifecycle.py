@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import stat
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import agent_body
 from tests.conftest import ServerFactory
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, ServerStartError
 
 KEY_PATTERN = re.compile(r"^\s+(vg_[A-Za-z0-9_\-]{20,})$", re.MULTILINE)
 
@@ -68,3 +70,15 @@ def test_a_configured_secret_key_replaces_the_key_file(live_server_factory: Serv
     with server.client() as client:
         assert client.post("/v1/agents", json=agent_body()).status_code == 201
     assert not (server.data_dir / "secret.key").exists()
+
+
+def test_preloading_a_missing_model_fails_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    server = LiveServer(
+        tmp_path / "preload",
+        env={"VOXGATE_PRELOAD_MODELS": "true", "VOXGATE_TTS": "no_such_voxgate_module:make_tts"},
+    )
+    with pytest.raises(ServerStartError) as caught:
+        server.start()
+    message = str(caught.value)
+    assert "could not load its speech models" in message and "no_such_voxgate_module" in message
+    assert not server.running
