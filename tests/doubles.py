@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -247,14 +245,6 @@ DOUBLES_ENV: dict[str, str] = {
     "VOXGATE_LLM": "tests.doubles:scripted_llm",
     "VOXGATE_TTS": "tests.doubles:tone_tts",
 }
-
-
-def words_heard(milliseconds: float) -> int:
-    return math.floor(milliseconds / MS_PER_WORD)
-
-
-def describe(value: Any) -> str:
-    return json.dumps(value)
 
 
 def slow_energy_vad(settings: Settings) -> EnergyVAD:
