@@ -1,4 +1,4 @@
-"""The ``voxgate`` command line: ``serve`` and ``keys create|list|revoke``.
+"""The ``voxgate`` command line: ``serve``, ``keys create|list|revoke``, ``models``, ``talk``.
 
 Settings come from ``VOXGATE_*`` environment variables (voxgate.config.Settings); options given on the
 command line override them.
@@ -48,6 +48,37 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+@app.command()
+def models() -> None:
+    """List the model files voxgate uses: package, path, size, and whether the sha256 verified."""
+    from voxgate.speech.models import list_models
+
+    infos = list_models(Settings())
+    failed = False
+    for info in infos:
+        size = f"{info.size / 1e6:.1f} MB" if info.size is not None else "-"
+        status = "verified" if info.verified else f"NOT OK: {info.error}"
+        failed = failed or not info.verified
+        typer.echo(f"{info.name:<28} {size:>9}  {status}")
+        typer.echo(f"    package: {info.package}")
+        if info.path is not None:
+            typer.echo(f"    path:    {info.path}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def talk(ctx: typer.Context) -> None:
+    """Talk to a running server from a WAV file: prints transcripts, saves the agent's audio.
+
+    Options: WAV [--url ws://127.0.0.1:8000/v1/ws] [--api-key KEY] [--out reply.wav] [--agent-id ID]
+    [--system-prompt TEXT] [--greeting TEXT] [--voice ID] [--timeout S]
+    """
+    from voxgate.talk_client import main
+
+    raise typer.Exit(code=main(list(ctx.args)))
 
 
 @keys_app.command("create")
