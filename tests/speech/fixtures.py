@@ -18,11 +18,18 @@ import wave
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soxr
 from numpy.typing import NDArray
 from piper import PiperVoice
+
+from voxgate.config import Settings
+
+if TYPE_CHECKING:
+    from voxgate.speech.stt_whisper import WhisperSTT
+    from voxgate.speech.tts_piper import PiperTTS
 
 SAMPLE_RATE = 16_000
 CACHE_DIR = Path(
@@ -72,7 +79,7 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def espeak_speech(text: str, voice: str = "en-us", *, words_per_minute: int = 160) -> NDArray[np.float32]:
+def espeak_speech(text: str, voice: str = "en-us", *, words_per_minute: int = 175) -> NDArray[np.float32]:
     """``text`` spoken by espeak-ng, 16 kHz float32."""
 
     def make() -> NDArray[np.float32]:
@@ -208,3 +215,24 @@ def word_error_rate(pairs: list[tuple[str, str]]) -> float:
         errors += e
         total += n
     return errors / max(total, 1)
+
+
+# --- shared providers (loaded once per test process; real models) --------------------------------
+@lru_cache(maxsize=1)
+def isolated_settings() -> Settings:
+    """Settings whose data dir (and so the model cache) lives in the test temp directory."""
+    return Settings(data_dir=CACHE_DIR / "data", voice_map=None)
+
+
+@lru_cache(maxsize=1)
+def shared_whisper_stt() -> WhisperSTT:
+    from voxgate.speech.stt_whisper import WhisperSTT
+
+    return WhisperSTT(isolated_settings())
+
+
+@lru_cache(maxsize=1)
+def shared_piper_tts() -> PiperTTS:
+    from voxgate.speech.tts_piper import PiperTTS
+
+    return PiperTTS(isolated_settings())

@@ -93,7 +93,7 @@ class EspeakTTS:
         *,
         voice_map: VoiceMap | None = None,
         binary: str = "espeak-ng",
-        words_per_minute: int = 170,
+        words_per_minute: int = 175,
     ) -> None:
         settings = settings or Settings()
         path = shutil.which(binary)
@@ -166,4 +166,7 @@ class EspeakTTS:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
+                # drain what the dead process left in its pipes so the transport closes now, not at GC
+                await process.stdout.read()
+                await process.stderr.read()
                 await process.wait()
