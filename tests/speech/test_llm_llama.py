@@ -80,8 +80,12 @@ async def test_obvious_request_calls_the_tool_with_the_right_arguments(llm: obje
     assert not [event for event in events if isinstance(event, TextDelta) and "{" in event.text]
 
 
-async def test_small_talk_does_not_call_a_tool(llm: object) -> None:
-    events = await collect(llm, [SYSTEM, ChatMessage("user", "Thanks so much, have a lovely evening!")])
+@pytest.mark.parametrize(
+    "utterance", ["Thanks so much, have a lovely evening!", "Hi there, how are you today?"]
+)
+async def test_small_talk_does_not_call_a_tool(llm: object, utterance: str) -> None:
+    # (unguarded, the 0.5B model answers the second with get_weather(city="London"): rejected, then spoken)
+    events = await collect(llm, [SYSTEM, ChatMessage("user", utterance)])
     assert events and all(isinstance(event, TextDelta) for event in events), events
 
 

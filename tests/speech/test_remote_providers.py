@@ -34,7 +34,12 @@ from voxgate.speech.base import (
 )
 from voxgate.speech.llm_openai import OpenAILLM
 from voxgate.speech.stt_openai import OpenAISTT
-from voxgate.speech.tool_call_parsing import ToolCallStreamParser, parse_tool_calls
+from voxgate.speech.tool_call_parsing import (
+    ToolCallStreamParser,
+    caller_context,
+    is_grounded,
+    parse_tool_calls,
+)
 from voxgate.speech.tts_openai import OpenAITTS
 
 from .fixtures import espeak_available, espeak_speech
@@ -312,3 +317,39 @@ def test_unknown_tools_are_dropped_and_broken_json_is_not_spoken() -> None:
     assert parse_tool_calls('{"name": "launch_rockets", "arguments": {}}', ["get_weather"]) == []
     assert feed_all(ToolCallStreamParser(["get_weather"]), ['{"name": "get_wea']) == []
     assert parse_tool_calls("just words", ["get_weather"]) is None
+
+
+ORDER = ToolSchema(
+    "check_order_status",
+    "Order status",
+    {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+)
+BOOK = ToolSchema(
+    "book_table",
+    "Book",
+    {
+        "type": "object",
+        "properties": {"people": {"type": "integer"}, "time": {"type": "string"}, "vip": {"type": "boolean"}},
+        "required": ["people", "time"],
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("said", "schema", "arguments", "grounded"),
+    [
+        ("Where is my order AB12345?", ORDER, {"order_id": "AB12345"}, True),
+        ("My order number is A B one two three four five.", ORDER, {"order_id": "AB12345"}, True),
+        ("It's A B 1 2 3 4 5", ORDER, {"order_id": "12345"}, True),
+        ("Do you have vegetarian pizzas?", ORDER, {"order_id": "12345"}, False),
+        ("A table for four at eight tonight", BOOK, {"people": 4, "time": "20:00"}, True),
+        ("Hi, how are you?", BOOK, {"people": 2, "time": "19:00"}, False),
+        ("Hi, how are you?", ToolSchema("transfer", "", {"type": "object", "properties": {}}), {}, True),
+    ],
+)
+def test_grounding_of_tool_arguments_in_what_the_caller_said(
+    said: str, schema: ToolSchema, arguments: dict[str, Any], grounded: bool
+) -> None:
+    context = caller_context([ChatMessage("system", "Luigi's in London"), ChatMessage("user", said)])
+    call = ToolCallRequest("call_1", schema.name, arguments)
+    assert is_grounded(call, schema, context) is grounded

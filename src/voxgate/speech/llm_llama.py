@@ -34,11 +34,12 @@ from voxgate.speech.base import (
     LanguageModelError,
     LLMEvent,
     TextDelta,
+    ToolCallRequest,
     ToolSchema,
 )
 from voxgate.speech.executor import InferenceExecutor
 from voxgate.speech.models import resolve_model
-from voxgate.speech.tool_call_parsing import ToolCallStreamParser
+from voxgate.speech.tool_call_parsing import ToolCallStreamParser, caller_context, is_grounded
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -155,6 +156,7 @@ class LlamaLLM:
         max_tokens: int = 200,
         seed: int = 1234,
         max_cached_sessions: int = 8,
+        require_grounded_calls: bool = True,
     ) -> None:
         from llama_cpp import Llama  # heavy: only when the embedded LLM is chosen
 
@@ -164,6 +166,7 @@ class LlamaLLM:
         self.max_tokens = max_tokens
         self.seed = seed
         self.max_cached_sessions = max_cached_sessions
+        self.require_grounded_calls = require_grounded_calls
         try:
             self._llama: Llama = Llama(
                 model_path=str(path),
@@ -200,7 +203,48 @@ class LlamaLLM:
         *,
         session_key: str | None = None,
     ) -> AsyncIterator[LLMEvent]:
-        """Stream the reply to ``messages``: text deltas as they are decoded, then any tool calls."""
+        """Stream the reply to ``messages``: text deltas as they are decoded, then any tool calls.
+
+        A tool call the small model writes but that cannot stand (unparseable, an unknown tool, or
+        arguments with no support in what the caller said; see :func:`is_grounded`) is not passed on:
+        the model is asked again, this time unable to write a tool call, so the caller hears words.
+        """
+        messages = list(messages)
+        tools = list(tools)
+        speak_only = bool(tools) and messages[-1].role == "tool"
+        parser = ToolCallStreamParser([tool.name for tool in tools]) if tools else None
+        spoke = False
+        async for piece in self._pieces(messages, tools, session_key, speak_only=speak_only):
+            for event in parser.feed(piece) if parser else [TextDelta(piece)]:
+                spoke = True
+                yield event
+        if parser is None:
+            return
+        final = parser.finish()
+        schemas = {tool.name: tool for tool in tools}
+        context = caller_context(messages)
+        calls = [e for e in final if isinstance(e, ToolCallRequest)]
+        accepted = [
+            c for c in calls if not self.require_grounded_calls or is_grounded(c, schemas[c.name], context)
+        ]
+        for event in final:
+            if isinstance(event, TextDelta) or event in accepted:
+                spoke = spoke or isinstance(event, TextDelta)
+                yield event
+        if parser.in_tool_call and not accepted and not spoke:
+            logger.info("LLM tool call rejected (%s); answering in words instead", calls or "unparseable")
+            async for piece in self._pieces(messages, tools, session_key, speak_only=True):
+                yield TextDelta(piece)
+
+    async def _pieces(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSchema],
+        session_key: str | None,
+        *,
+        speak_only: bool,
+    ) -> AsyncIterator[str]:
+        """Raw decoded text from one generation, bridged from the executor thread."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
@@ -209,18 +253,14 @@ class LlamaLLM:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
         job = asyncio.ensure_future(
-            self._executor.run(self._generate, list(messages), list(tools), session_key, stop, emit)
+            self._executor.run(self._generate, messages, tools, session_key, speak_only, stop, emit)
         )
         job.add_done_callback(lambda _job: queue.put_nowait(_END))
-        parser = ToolCallStreamParser([tool.name for tool in tools]) if tools else None
         try:
             while (item := await queue.get()) is not _END:
                 assert isinstance(item, str)
-                for event in parser.feed(item) if parser else [TextDelta(item)]:
-                    yield event
+                yield item
             job.result()  # re-raise a failure of the generation loop
-            for event in parser.finish() if parser else []:
-                yield event
         finally:
             stop.set()
             if not job.done():
@@ -267,6 +307,7 @@ class LlamaLLM:
         messages: list[ChatMessage],
         tools: list[ToolSchema],
         session_key: str | None,
+        speak_only: bool,
         stop: threading.Event,
         emit: Callable[[str], None],
     ) -> GenerationStats:
@@ -274,8 +315,7 @@ class LlamaLLM:
         if stop.is_set():
             raise asyncio.CancelledError
         try:
-            speak_only = bool(tools) and messages[-1].role == "tool"
-            if speak_only:  # see _speak_only_processor: the small model must answer in words here
+            if tools and messages[-1].role == "tool":  # the small model must answer the result in words
                 messages = [*messages, ChatMessage("system", AFTER_TOOL_RESULT_HINT)]
             tokens = self._prompt_tokens(messages, tools)
             self._switch_session(session_key, tokens)

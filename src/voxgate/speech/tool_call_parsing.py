@@ -11,10 +11,10 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from voxgate.speech.base import LLMEvent, TextDelta, ToolCallRequest
+from voxgate.speech.base import ChatMessage, LLMEvent, TextDelta, ToolCallRequest, ToolSchema
 
 logger = logging.getLogger(__name__)
 
@@ -189,3 +189,59 @@ def _partial_tag_suffix(text: str) -> int:
         if TOOL_CALL_OPEN.startswith(text[-length:]):
             return length
     return 0
+
+
+# --- grounding: does a call's argument come from the conversation? -------------------------------
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_STOPWORDS = frozenset("a an and at for i in is it me my of on or please the to with you your".split())
+_WORD = re.compile(r"[a-z]+|\d+")
+
+
+def _grounding_words(text: str) -> set[str]:
+    """Lowercased words and digit runs, number words as digits ("four" -> "4", "AB12345" -> ab, 12345),
+    and spelled-out sequences joined ("a b one two three" -> "ab123", "123")."""
+    lowered = text.lower()
+    tokens = [_NUMBER_WORDS.get(word, word) for word in _WORD.findall(lowered)]
+    words = set(tokens) | set(re.findall(r"[a-z0-9]+", lowered))
+    run: list[str] = []
+    for token in [*tokens, "<end>"]:
+        if len(token) == 1 or token.isdigit():
+            run.append(token)
+            continue
+        if len(run) > 1:
+            words.add("".join(run))
+            words.add("".join(part for part in run if part.isdigit()))
+        run = []
+    return words - _STOPWORDS - {""}
+
+
+def caller_context(messages: Sequence[ChatMessage]) -> set[str]:
+    """Words the caller said (user turns) or that tools returned: what a tool argument may come from."""
+    return _grounding_words(" ".join(m.content for m in messages if m.role in ("user", "tool")))
+
+
+def is_grounded(call: ToolCallRequest, schema: ToolSchema, context: set[str]) -> bool:
+    """Whether at least one required free-text/number argument of ``call`` shares a word with ``context``.
+
+    A guard for small models, which sometimes call a tool for small talk with invented arguments
+    (``check_order_status(order_id="12345")`` after "do you have vegetarian pizzas?"). Calls without
+    required free-form arguments (none, enums only, booleans) are always accepted.
+    """
+    properties = schema.parameters.get("properties") or {}
+    checkable = [
+        name
+        for name in schema.parameters.get("required") or ()
+        if name in call.arguments
+        and isinstance(properties.get(name, {}), dict)
+        and "enum" not in properties.get(name, {})
+        and properties.get(name, {}).get("type", "string") in ("string", "integer", "number")
+    ]
+    if not checkable:
+        return True
+    return any(_grounding_words(str(call.arguments[name])) & context for name in checkable)
