@@ -203,3 +203,12 @@ def test_real_corrupt_gguf_in_cache_is_rebuilt(tmp_path: Path) -> None:
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10_000_000))
     assert resolve_model("qwen2.5-0.5b-instruct-q4km", settings) == path
     assert models.sha256_file(path) == models.MODELS["qwen2.5-0.5b-instruct-q4km"].sha256
+
+
+def test_list_models_marks_user_paths_and_optional_models(tmp_path: Path) -> None:
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"gguf")
+    infos = {info.name: info for info in list_models(_settings(tmp_path, llm_model_path=gguf))}
+    mine = infos["qwen2.5-0.5b-instruct-q4km"]
+    assert (mine.path, mine.user_configured, mine.verified, mine.error) == (gguf, True, False, None)
+    assert infos["whisper-base"].optional and not infos["whisper-tiny.en"].optional

