@@ -139,3 +139,13 @@ async def test_each_session_keeps_its_prompt_prefix(llm: object) -> None:
         )
     )  # type: ignore[attr-defined]
     assert stats.reused_prefix_tokens >= system_tokens, stats  # session A's KV cells were restored
+
+
+async def test_warm_prefills_the_system_prompt_for_the_first_reply(llm: object) -> None:
+    system = ChatMessage("system", "You are Max, the receptionist of a dental practice in Bristol. Be brief.")
+    await llm.warm([system], TOOLS, session_key="warm-session")  # type: ignore[attr-defined]
+    await collect(llm, [system, ChatMessage("user", "Hello?")], session_key="warm-session")
+    stats = llm.last_stats  # type: ignore[attr-defined]
+    prefix = llm.renderer.render([system], TOOLS, add_generation_prompt=False)  # type: ignore[attr-defined]
+    prefix_tokens = len(llm._llama.tokenize(prefix.encode(), add_bos=False, special=True))  # type: ignore[attr-defined]
+    assert stats.reused_prefix_tokens >= prefix_tokens - 1, stats
