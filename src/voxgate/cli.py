@@ -120,6 +120,52 @@ def keys_revoke(
     typer.echo(f"revoked {info.id} ({info.prefix}...)")
 
 
+@app.command()
+def call(
+    agent: Annotated[str, typer.Option("--agent", help="Id of the stored agent that talks on the call.")],
+    to: Annotated[str, typer.Option("--to", help="Number to call, E.164 (e.g. +14155550100).")],
+    from_: Annotated[str, typer.Option("--from", help="Your Twilio number to call from, E.164.")],
+    base_url: Annotated[
+        str | None, typer.Option(help="Public base URL of this server (default: VOXGATE_PUBLIC_BASE_URL).")
+    ] = None,
+) -> None:
+    """Place an outbound phone call through Twilio with a stored agent (see docs/twilio.md)."""
+    from voxgate.telephony.outbound import OutboundCallError, place_call
+    from voxgate.telephony.webhook import voice_webhook_url
+
+    settings = Settings()
+    public_base = base_url or settings.public_base_url
+    if not public_base:
+        typer.echo("set VOXGATE_PUBLIC_BASE_URL (or --base-url): Twilio must reach this server", err=True)
+        raise typer.Exit(code=2)
+
+    async def greeting_of(store: Store) -> tuple[bool, str | None]:
+        project_id = await store.agents.project_of(agent)
+        config = None if project_id is None else await store.agents.load_for_session(project_id, agent)
+        return config is not None, config.greeting if config is not None else None
+
+    found, greeting = _with_store(greeting_of)
+    if not found:
+        typer.echo(f"no agent {agent!r}", err=True)
+        raise typer.Exit(code=1)
+    if not greeting:
+        typer.echo("warning: the agent has no greeting; the callee hears silence until they speak", err=True)
+    try:
+        placed = place_call(
+            account_sid=settings.twilio_account_sid or "",
+            auth_token=settings.twilio_auth_token or "",
+            to=to,
+            from_=from_,
+            twiml_url=voice_webhook_url(public_base, agent),
+            api_base_url=settings.twilio_api_base_url,
+        )
+    except OutboundCallError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(placed.sid)
+    typer.echo(f"call {placed.sid} {placed.status}: {to} <- {from_}", err=True)
+
+
 def _key_line(key: ApiKeyInfo) -> str:
     status = "revoked" if key.revoked_at is not None else "active"
     created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     """Hosts (names or IPs) that server-side HTTP tools may call even though they are private/loopback,
     and over plain http. Comma separated. Default: none (https and public addresses only)."""
 
+    # --- telephony (Twilio) ---------------------------------------------------------------------
+    twilio_account_sid: str | None = None
+    """Twilio account SID: webhooks from another account are refused; ``voxgate call`` uses it."""
+    twilio_auth_token: str | None = None
+    """Twilio auth token. When set, ``/twilio/voice`` requires a valid ``X-Twilio-Signature`` (403
+    otherwise); when unset the webhook is OPEN to anyone who knows an agent id."""
+    twilio_api_base_url: str | None = None
+    """Where ``voxgate call`` sends Twilio REST requests instead of https://api.twilio.com (tests, proxies)."""
+
     # --- speech providers ---------------------------------------------------------------------
     preload_models: bool = True
     """Load every model at start-up (fail fast on a missing/corrupt model). When false, models load on

@@ -134,7 +134,8 @@ async def _authenticate(websocket: WebSocket, settings: Settings) -> tuple[str, 
     return principal.project_id, float(settings.max_session_duration_seconds)
 
 
-def _session_dependencies(websocket: WebSocket, project_id: str, max_seconds: float) -> SessionDependencies:
+def session_dependencies(websocket: WebSocket, project_id: str, max_seconds: float) -> SessionDependencies:
+    """What a Session needs on this server, for one connection of ``project_id`` (also the Twilio bridge)."""
     state = websocket.app.state
     settings: Settings = state.settings
 
@@ -166,7 +167,7 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     if identity is None:
         return
     sink = WebSocketSink(websocket)
-    session = Session(_session_dependencies(websocket, *identity), sink)
+    session = Session(session_dependencies(websocket, *identity), sink)
     session_task = asyncio.create_task(session.run(), name="session")
     try:
         await _pump(websocket, session, session_task, settings.max_ws_message_bytes)

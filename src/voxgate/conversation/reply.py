@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voxgate.audio.codecs import apply_volume, encode_audio, sample_rate_for
-from voxgate.audio.pacing import OutputPacer
+from voxgate.audio.pacing import OutputPacer, PlayoutClock
 from voxgate.audio.resample import StreamResampler
 from voxgate.conversation.http_tools import HttpToolRunner
 from voxgate.conversation.ledger import Ledger, ToolCallRecord, tool_error_text
@@ -105,6 +105,9 @@ class ReplyContext:
     timings: TurnTimings
     lead_ms: float = 150.0
     chunk_ms: float = 50.0
+    acknowledged_playout: bool = False
+    """What was heard is what the transport acknowledged (:meth:`Reply.acknowledge_playout`), not the
+    time-based estimate (Twilio ``mark`` echoes)."""
 
 
 class Reply:
@@ -118,7 +121,10 @@ class Reply:
         self._messages = list(messages or [])
         self.alignment = Alignment()
         self.pacer = OutputPacer(
-            sample_rate_for(context.output_encoding), chunk_ms=context.chunk_ms, lead_ms=context.lead_ms
+            sample_rate_for(context.output_encoding),
+            chunk_ms=context.chunk_ms,
+            lead_ms=context.lead_ms,
+            clock=PlayoutClock(acknowledged=context.acknowledged_playout),
         )
         self._hold_http_calls: list[ToolCallRecord] = []
         self._stages: list[asyncio.Task[None]] = []
@@ -132,6 +138,10 @@ class Reply:
         """Silence the reply now; return the text of what the listener heard."""
         heard_ms = self.pacer.stop()
         return self.alignment.heard_text(heard_ms)
+
+    def acknowledge_playout(self, played_ms: float) -> None:
+        """The listener has heard the first ``played_ms`` ms of this reply's audio (acknowledged mode)."""
+        self.pacer.clock.acknowledge(played_ms)
 
     async def run(self) -> ReplyOutcome:
         chunks: asyncio.Queue[str | None] = asyncio.Queue()

@@ -107,6 +107,16 @@ class TransportClosed:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayoutAcknowledged:
+    """From a transport whose client reports playback (a Twilio ``mark`` echo): the listener has heard the
+    first ``played_ms`` milliseconds of reply ``reply_id``. Counts only with
+    ``SessionDependencies.acknowledged_playout``; stale or unknown replies are ignored."""
+
+    reply_id: str
+    played_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class _ReplyFinished:
     reply: Reply
     task: asyncio.Task[ReplyOutcome]
@@ -156,6 +166,9 @@ class SessionDependencies:
     """Builds a provider for a stored agent's bring-your-own LLM entry."""
     turn_tuning: TurnTuning = field(default_factory=TurnTuning)
     reply_lead_ms: float = 150.0
+    acknowledged_playout: bool = False
+    """When true, an interrupted reply keeps only the audio the transport acknowledged with
+    :class:`PlayoutAcknowledged` (the Twilio bridge), instead of the time-based playout estimate."""
 
 
 def _new_id(prefix: str) -> str:
@@ -234,6 +247,9 @@ class Session:
                 await self._on_turn_signals(self.turns.on_result(item))
         elif isinstance(item, _ReplyFinished):
             await self._on_reply_finished(item)
+        elif isinstance(item, PlayoutAcknowledged):
+            if self.reply is not None and self.reply.reply_id == item.reply_id:
+                self.reply.acknowledge_playout(item.played_ms)
         elif isinstance(item, _AudioGap):
             if self.turns is not None and self.phase is Phase.READY:
                 await self._on_turn_signals(self.turns.on_gap(item.milliseconds))
@@ -638,6 +654,7 @@ class Session:
             http_runner=self.deps.http_tools,
             timings=timings,
             lead_ms=self.deps.reply_lead_ms,
+            acknowledged_playout=self.deps.acknowledged_playout,
         )
         if text is not None:
             reply = Reply(context, text=text)

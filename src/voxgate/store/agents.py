@@ -108,6 +108,12 @@ class AgentRepository:
         row = await self._load(project_id, agent_id)
         return None if row is None else render_session_config(row.id, row.document, self._box)
 
+    async def project_of(self, agent_id: str) -> str | None:
+        """The project that owns ``agent_id`` (ids are unique across projects), or None. Only for a
+        credential that names an agent instead of a project: the Twilio voice webhook."""
+        async with self._sessions() as session:
+            return await session.scalar(select(AgentRow.project_id).where(AgentRow.id == agent_id))
+
     async def _load(self, project_id: str, agent_id: str) -> AgentRow | None:
         async with self._sessions() as session:
             return await session.scalar(
