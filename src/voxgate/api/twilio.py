@@ -1,0 +1,196 @@
+"""Twilio endpoints: the voice webhook (TwiML) and the Media Streams WebSocket (TWILIO.md).
+
+``POST /twilio/voice?agent_id=<id>``
+    Twilio's voice webhook for a number (or an outbound call). When ``VOXGATE_TWILIO_AUTH_TOKEN`` is set
+    the request must carry a valid ``X-Twilio-Signature`` for the public URL (``VOXGATE_PUBLIC_BASE_URL``)
+    and, when ``VOXGATE_TWILIO_ACCOUNT_SID`` is set, come from that account; otherwise 403. Without an auth
+    token the webhook is OPEN: anyone who knows an agent id can start a session with that agent (logged
+    loudly). The agent is looked up across projects (agent ids are unique); the answer is
+    ``<Connect><Stream>`` to the media WebSocket with two ``<Parameter>`` children: ``agent_id`` and
+    ``token``, a one-time credential of the agent's project minted like ``GET /v1/token``. No API key
+    ever appears in a URL or in TwiML.
+
+``WS /twilio/media``
+    The bidirectional Media Streams socket. The credential arrives in ``start.customParameters``; an
+    invalid, expired or reused one closes the socket (1008), which ends the call. A stream that sends no
+    ``start`` within :data:`START_TIMEOUT_SECONDS` is closed too. Everything after ``start`` is
+    :class:`~voxgate.telephony.bridge.MediaStreamBridge`.
+
+This module adapts HTTP/WebSocket to the bridge only; no conversation logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response, WebSocket
+from starlette.datastructures import MultiDict
+
+from voxgate.api.realtime import session_dependencies
+from voxgate.api.rest_errors import ApiError, error_body
+from voxgate.config import Settings
+from voxgate.conversation.session import EventSink, Session
+from voxgate.protocol.errors import CloseCode
+from voxgate.store import Store
+from voxgate.telephony.bridge import AGENT_ID_PARAMETER, TOKEN_PARAMETER, MediaStreamBridge, SessionOpener
+from voxgate.telephony.phone_agent import phone_agent_loader
+from voxgate.telephony.webhook import (
+    MEDIA_PATH,
+    VOICE_PATH,
+    connect_stream_twiml,
+    public_url,
+    signature_is_valid,
+    stream_url,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["twilio"])
+
+STREAM_TOKEN_SECONDS = 60
+"""Redemption window of the one-time stream credential (Twilio connects within a second or two)."""
+START_TIMEOUT_SECONDS = 10.0
+MAX_AGENT_ID_CHARS = 256
+TWIML_MEDIA_TYPE = "text/xml"
+
+
+@router.post(VOICE_PATH, include_in_schema=False)
+async def voice_webhook(request: Request, agent_id: str | None = None) -> Response:
+    settings: Settings = request.app.state.settings
+    store: Store | None = request.app.state.store
+    if store is None:  # pragma: no cover - only during start-up
+        raise ApiError(503, error_body("UNAVAILABLE", "the server is starting"))
+    form = MultiDict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    _authorise_webhook(request, settings, form)
+    if not agent_id or len(agent_id) > MAX_AGENT_ID_CHARS:
+        raise ApiError(
+            422, error_body("VALIDATION_ERROR", "the agent_id query parameter is required (?agent_id=...)")
+        )
+    project_id = await store.agents.project_of(agent_id)
+    if project_id is None:
+        logger.warning("Twilio webhook for unknown agent %r (call %s)", agent_id[:64], form.get("CallSid"))
+        raise ApiError(
+            404, {"detail": "Agent not found", "code": "AGENT_NOT_FOUND", "message": "Agent not found"}
+        )
+    minted = await store.tokens.mint(
+        project_id,
+        expires_in_seconds=STREAM_TOKEN_SECONDS,
+        max_session_duration_seconds=settings.max_session_duration_seconds,
+    )
+    base = settings.public_base_url or str(request.base_url)
+    twiml = connect_stream_twiml(
+        stream_url(base), {AGENT_ID_PARAMETER: agent_id, TOKEN_PARAMETER: minted.token}
+    )
+    logger.info(
+        "Twilio call %s from %s answered with agent %s", form.get("CallSid"), form.get("From"), agent_id
+    )
+    return Response(content=twiml, media_type=TWIML_MEDIA_TYPE)
+
+
+def _authorise_webhook(request: Request, settings: Settings, form: MultiDict) -> None:
+    """403 unless the request is signed by Twilio (when an auth token is configured)."""
+    if not settings.twilio_auth_token:
+        logger.warning(
+            "UNAUTHENTICATED Twilio webhook accepted: VOXGATE_TWILIO_AUTH_TOKEN is not set, so anyone who "
+            "knows an agent id can open a session with it. Set it to check X-Twilio-Signature."
+        )
+        return
+    url = public_url(str(request.url), settings.public_base_url)
+    signature = request.headers.get("x-twilio-signature")
+    settings_header = request.headers.get("x-twilio-webhooks-signature-settings")
+    if not signature_is_valid(settings.twilio_auth_token, url, form, signature, settings_header):
+        logger.warning("refused a Twilio webhook with a missing or invalid X-Twilio-Signature (url %s)", url)
+        raise ApiError(403, error_body("FORBIDDEN", "invalid or missing X-Twilio-Signature"))
+    if settings.twilio_account_sid and form.get("AccountSid") != settings.twilio_account_sid:
+        logger.warning("refused a Twilio webhook from another account")
+        raise ApiError(403, error_body("FORBIDDEN", "the request comes from another Twilio account"))
+
+
+class WebSocketStreamTransport:
+    """The bridge's view of the Twilio socket: one writer at a time; silent once the socket is gone."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        async with self._lock:
+            try:
+                await self._websocket.send_text(text)
+            except Exception:  # disconnects surface as several exception types
+                self.closed = True
+
+    async def close(self, code: int) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        async with self._lock:
+            with contextlib.suppress(Exception):
+                await self._websocket.close(code=code)
+
+
+def _session_opener(websocket: WebSocket) -> SessionOpener:
+    settings: Settings = websocket.app.state.settings
+
+    async def open_session(token: str, sink: EventSink) -> Session | None:
+        store: Store | None = websocket.app.state.store
+        grant = await store.tokens.redeem(token) if store is not None else None
+        if grant is None:
+            logger.warning("refused a Twilio media stream: invalid, expired or already used stream token")
+            return None
+        limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
+        deps = session_dependencies(websocket, grant.project_id, float(limit))
+        deps.load_agent = phone_agent_loader(deps.load_agent)
+        deps.acknowledged_playout = True
+        return Session(deps, sink)
+
+    return open_session
+
+
+@router.websocket(MEDIA_PATH)
+async def media_stream(websocket: WebSocket) -> None:
+    settings: Settings = websocket.app.state.settings
+    await websocket.accept()
+    transport = WebSocketStreamTransport(websocket)
+    bridge = MediaStreamBridge(
+        transport, _session_opener(websocket), max_frame_chars=settings.max_ws_message_bytes
+    )
+    try:
+        await _pump(websocket, transport, bridge)
+    finally:
+        await bridge.finish()
+
+
+async def _pump(websocket: WebSocket, transport: WebSocketStreamTransport, bridge: MediaStreamBridge) -> None:
+    """Feed frames to the bridge until Twilio goes away, the call ends, or no ``start`` came in time."""
+    loop = asyncio.get_running_loop()
+    start_deadline = loop.time() + START_TIMEOUT_SECONDS
+    while not bridge.ended.is_set():
+        receive = asyncio.ensure_future(websocket.receive())
+        ended = asyncio.ensure_future(bridge.ended.wait())
+        timeout = None if bridge.started else max(0.0, start_deadline - loop.time())
+        done, _ = await asyncio.wait((receive, ended), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        ended.cancel()
+        if receive not in done:
+            receive.cancel()
+            with contextlib.suppress(BaseException):
+                await receive
+            if not bridge.ended.is_set():
+                logger.warning(
+                    "closing a Twilio media stream that sent no start within %s s", START_TIMEOUT_SECONDS
+                )
+                await transport.close(CloseCode.POLICY_VIOLATION)
+            return
+        try:
+            message = receive.result()
+        except Exception:
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        await bridge.receive(message.get("text"))
