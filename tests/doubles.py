@@ -120,6 +120,26 @@ def tone_stt(settings: Settings) -> ToneSTT:
     return ToneSTT()
 
 
+class FixedTextSTT:
+    """Hears ``text`` in any audio with some energy: for benchmarks that speak real (synthesised) speech
+    to a server whose model output is not what is measured. Partials return the first words."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def transcribe(
+        self, audio: FloatAudio, *, keyterms: Sequence[str] = (), partial: bool = False
+    ) -> str:
+        await asyncio.sleep(0)
+        if audio.size == 0 or float(np.max(np.abs(audio))) < 0.02:
+            return ""
+        return " ".join(self.text.split()[:2]) if partial else self.text
+
+
+def fixed_text_stt(settings: Settings) -> FixedTextSTT:
+    return FixedTextSTT(os.environ.get("VOXGATE_TEST_STT_TEXT", "hello there"))
+
+
 # --- turn detector ----------------------------------------------------------------------------------
 class FixedTurnDetector:
     def __init__(self, probability: float) -> None:

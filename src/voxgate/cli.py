@@ -7,6 +7,7 @@ command line override them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -40,6 +41,10 @@ def serve(
         settings.host = host
     if port is not None:
         settings.port = port
+    # voxgate's own loggers (e.g. one "turn {...}" line per turn from voxgate.turns) print to stderr.
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

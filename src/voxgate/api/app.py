@@ -39,6 +39,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.tokens",
     "voxgate.api.agents",
     "voxgate.api.realtime",
+    "voxgate.api.metrics",
     "voxgate.api.twilio",
 )
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
+from voxgate import observability
 from voxgate.api.auth import authenticate_connection
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
@@ -47,14 +49,17 @@ REALTIME_PATHS = ("/v1/ws", "/v1/voice", "/v1/realtime")
 class WebSocketSink:
     """Serialises events onto one WebSocket (one writer at a time)."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, on_event: Callable[[ServerEvent], None] | None = None) -> None:
         self._websocket = websocket
         self._lock = asyncio.Lock()
+        self._on_event = on_event
         self.closed = False
 
     async def send(self, event: ServerEvent) -> None:
         if self.closed:
             raise SinkClosed()
+        if self._on_event is not None:
+            self._on_event(event)
         payload = event.to_json()
         async with self._lock:
             try:
@@ -95,6 +100,7 @@ def _build_byo_llm(endpoint: LLMEndpoint) -> LanguageModel:
 
 
 async def _reject(websocket: WebSocket, code: ErrorCode, message: str, close: CloseCode) -> None:
+    observability.count_session_error(code)
     with contextlib.suppress(Exception):
         await websocket.send_text(session_error(code, message).to_json())
         await websocket.close(code=close)
@@ -166,7 +172,8 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     identity = await _authenticate(websocket, settings)
     if identity is None:
         return
-    sink = WebSocketSink(websocket)
+    meter = observability.SessionMeter(identity[0])
+    sink = WebSocketSink(websocket, on_event=meter.on_event)
     session = Session(session_dependencies(websocket, *identity), sink)
     session_task = asyncio.create_task(session.run(), name="session")
     try:
@@ -174,6 +181,7 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     finally:
         session.push(TransportClosed())
         await session_task
+        meter.close()
         if websocket.client_state is WebSocketState.CONNECTED and not sink.closed:
             with contextlib.suppress(Exception):
                 await websocket.close(code=CloseCode.NORMAL)

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -31,7 +32,7 @@ from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
-from voxgate.conversation.timings import TurnTimings, record_turn
+from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
 from voxgate.conversation.tools import ToolSet, http_headers, timeout_result
 from voxgate.conversation.turns import (
     FinalTranscript,
@@ -205,12 +206,16 @@ class Session:
         self._last_audio = time.monotonic()
         self._last_gap_report = 0.0
         self._pending_timings: TurnTimings | None = None
+        self._audio_arrivals: deque[float] = deque()
+        """Arrival times of the queued input.audio frames (for the frame-processing lag)."""
         self._closed = False
 
     # --- public surface ---------------------------------------------------------------------------
     def push(self, item: SessionInput) -> None:
         """Queue one input: a parsed client event, a ProtocolError or TransportClosed from the transport,
         or an internal notification. Never blocks; items are handled in order by :meth:`run`."""
+        if isinstance(item, InputAudio):
+            self._audio_arrivals.append(time.monotonic())
         self.queue.put_nowait(item)
 
     post = push
@@ -233,6 +238,8 @@ class Session:
                         await self._error(
                             ProtocolError(ErrorCode.SERVER_ERROR, "internal error handling the message")
                         )
+                if isinstance(item, InputAudio) and self._audio_arrivals:
+                    record_frame_lag(time.monotonic() - self._audio_arrivals.popleft())
         finally:
             await self._shutdown()
 

@@ -47,6 +47,8 @@ class TurnTimings:
 
 RECENT_TURNS: deque[TurnTimings] = deque(maxlen=1000)
 TURN_OBSERVERS: list[Callable[[TurnTimings], None]] = []
+FRAME_LAG_OBSERVERS: list[Callable[[float], None]] = []
+"""Called with the seconds from an ``input.audio`` frame reaching its session to the end of its processing."""
 
 
 def record_turn(timings: TurnTimings) -> None:
@@ -57,3 +59,11 @@ def record_turn(timings: TurnTimings) -> None:
             observer(timings)
         except Exception:
             logger.exception("turn observer failed")
+
+
+def record_frame_lag(seconds: float) -> None:
+    for observer in FRAME_LAG_OBSERVERS:
+        try:
+            observer(seconds)
+        except Exception:
+            logger.exception("frame lag observer failed")

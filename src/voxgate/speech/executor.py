@@ -9,15 +9,22 @@ dropped). ``stats()`` feeds the metrics endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+EXECUTORS: weakref.WeakSet[InferenceExecutor] = weakref.WeakSet()
+"""Every live executor (the metrics collector reads their queue depth)."""
+WAIT_OBSERVERS: list[Callable[[str, float], None]] = []
+"""Called (in the worker thread) with the executor name and the seconds a job waited before it started."""
 
 
 class InferenceExecutor:
@@ -36,6 +43,7 @@ class InferenceExecutor:
         self._wait_last = 0.0
         self._wait_total = 0.0
         self._wait_max = 0.0
+        EXECUTORS.add(self)
 
     @property
     def queue_depth(self) -> int:
@@ -64,6 +72,9 @@ class InferenceExecutor:
                 self._wait_last = wait
                 self._wait_total += wait
                 self._wait_max = max(self._wait_max, wait)
+            for observer in WAIT_OBSERVERS:
+                with contextlib.suppress(Exception):
+                    observer(self.name, wait)
             try:
                 return call()
             finally:

@@ -1,0 +1,86 @@
+"""``GET /metrics`` (Prometheus text format) and ``GET /metrics/turns`` (recent per-turn timings, JSON).
+
+``/metrics`` is unauthenticated, as Prometheus scrapers expect: it carries counts and latencies only (no
+ids, no text). ``/metrics/turns`` needs an API key and shows only the turns of the caller's project; the
+latency benchmark reads the server-side stages of its own sessions there.
+
+Including this router installs the observers (voxgate.observability) and, through the router's lifespan,
+runs the event-loop lag probe while the server is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest
+from pydantic import BaseModel, Field
+
+from voxgate import observability
+from voxgate.api.auth import require_principal
+from voxgate.api.rest_errors import RESPONSE_401, RESPONSE_422
+from voxgate.store import Principal
+
+MAX_TURNS = observability.RECENT_TURN_LIMIT
+
+
+@contextlib.asynccontextmanager
+async def _probe_event_loop(app: FastAPI) -> AsyncIterator[None]:
+    probe = asyncio.create_task(observability.watch_event_loop(), name="event-loop-lag-probe")
+    try:
+        yield
+    finally:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+
+
+observability.install()
+router = APIRouter(tags=["observability"], lifespan=_probe_event_loop)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}, "description": "Prometheus text format"}},
+    operation_id="metrics",
+    summary="Prometheus metrics",
+)
+async def metrics() -> Response:
+    observability.refresh_runtime_gauges()
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+class TurnRecord(BaseModel):
+    session_id: str
+    reply_id: str | None
+    finished_at: float = Field(description="Unix time at which the reply finished.")
+    greeting: bool = Field(description="A greeting (spoken without a user turn before it).")
+    stages_ms: dict[str, float | None] = Field(
+        description="Milliseconds per stage (see voxgate.observability.TURN_STAGES); null when not reached."
+    )
+
+
+class TurnList(BaseModel):
+    turns: list[TurnRecord]
+
+
+@router.get(
+    "/metrics/turns",
+    response_model=TurnList,
+    responses={**RESPONSE_401, **RESPONSE_422},
+    operation_id="listRecentTurns",
+    summary="Recent per-turn timings of this project's sessions",
+)
+async def recent_turns(
+    principal: Annotated[Principal, Depends(require_principal)],
+    session_id: Annotated[
+        list[str] | None, Query(description="Only these sessions (repeat the parameter for several).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_TURNS, description="At most this many, newest last.")] = 200,
+) -> TurnList:
+    turns = observability.recent_turns(principal.project_id, session_id)[-limit:]
+    return TurnList(turns=[TurnRecord(**turn.to_json()) for turn in turns])

@@ -1,0 +1,271 @@
+"""The server's live measures: Prometheus metric definitions and the hooks that feed them.
+
+Everything is registered on prometheus-client's default registry, which also carries the process
+collector (``process_resident_memory_bytes``, ``process_open_fds``, ``process_cpu_seconds_total``) that
+the soak benchmark reads. ``GET /metrics`` (voxgate.api.metrics) renders it.
+
+Feeds:
+
+- per-turn stage histograms from the engine's :class:`~voxgate.conversation.timings.TurnTimings`
+  (:func:`observe_turn`, registered in ``TURN_OBSERVERS`` by :func:`install`);
+- input frame-processing lag (:func:`observe_frame_lag`, registered in ``FRAME_LAG_OBSERVERS``);
+- inference queue wait per model (:func:`observe_inference_wait`, in the executor's ``WAIT_OBSERVERS``) and
+  the live queue depth of every :class:`~voxgate.speech.executor.InferenceExecutor` (a collector);
+- session life cycle and error codes, from the events a connection sends (:class:`SessionMeter`) and
+  the transport's own rejections (:func:`count_session_error`);
+- event-loop lag (:func:`watch_event_loop`), live asyncio tasks and threads (:func:`refresh_runtime_gauges`).
+
+The recent turns (with the project of their session) are kept for the authenticated JSON view
+``GET /metrics/turns`` that the latency benchmark reads: :func:`recent_turns`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from voxgate.conversation.timings import FRAME_LAG_OBSERVERS, TURN_OBSERVERS, TurnTimings
+from voxgate.speech.executor import EXECUTORS, WAIT_OBSERVERS
+
+# --- per-turn stages ------------------------------------------------------------------------------
+TURN_STAGES: tuple[tuple[str, str, str], ...] = (
+    ("speech_end_to_end_of_turn", "speech_end", "end_of_turn"),
+    ("end_of_turn_to_stt_final", "end_of_turn", "stt_final"),
+    ("stt_final_to_llm_first_token", "stt_final", "llm_first_token"),
+    ("llm_first_token_to_first_sentence", "llm_first_token", "first_sentence"),
+    ("first_sentence_to_tts_first_audio", "first_sentence", "tts_first_audio"),
+    ("tts_first_audio_to_first_audio_sent", "tts_first_audio", "first_audio_sent"),
+    ("end_of_turn_to_first_audio_sent", "end_of_turn", "first_audio_sent"),
+    ("speech_end_to_first_audio_sent", "speech_end", "first_audio_sent"),
+)
+"""(stage, from field, to field) of :class:`TurnTimings`. The last two are totals: server overhead plus
+model time after the end-of-turn decision, and the server-side voice-to-voice latency."""
+
+STAGE_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+)  # fmt: skip
+LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Frame and event-loop lag; 0.05 is a boundary so "p99 < 50 ms" reads exactly off the buckets."""
+
+TURN_STAGE_SECONDS = Histogram(
+    "voxgate_turn_stage_seconds",
+    "Per-turn latency of each stage of the voice pipeline, measured by the engine.",
+    ["stage"],
+    buckets=STAGE_BUCKETS,
+)
+TURNS = Counter("voxgate_turns", "Agent replies finished (user turns and greetings).", ["kind"])
+
+# --- sessions and errors --------------------------------------------------------------------------
+SESSIONS_ACTIVE = Gauge("voxgate_sessions_active", "Realtime sessions that are ready and connected.")
+SESSIONS_STARTED = Counter(
+    "voxgate_sessions_started", "Realtime sessions that reached session.ready (new or resumed)."
+)
+SESSIONS_ENDED = Counter(
+    "voxgate_sessions_ended",
+    "Realtime sessions whose connection finished: 'ended' (session.ended was sent) or 'disconnected'.",
+    ["how"],
+)
+SESSION_ERRORS = Counter("voxgate_session_errors", "session.error events sent, by code.", ["code"])
+REPLY_ERRORS = Counter("voxgate_reply_errors", "reply.error events sent, by code.", ["code"])
+
+# --- input path, inference, runtime ---------------------------------------------------------------
+INPUT_FRAME_LAG_SECONDS = Histogram(
+    "voxgate_input_frame_lag_seconds",
+    "From an input.audio frame reaching its session to the end of its processing "
+    "(queue wait, decode, resampling, VAD, turn-taking).",
+    buckets=LAG_BUCKETS,
+)
+INFERENCE_WAIT_SECONDS = Histogram(
+    "voxgate_inference_wait_seconds",
+    "Time an inference job waited in its model's queue before a worker took it.",
+    ["model"],
+    buckets=STAGE_BUCKETS,
+)
+EVENT_LOOP_LAG_SECONDS = Histogram(
+    "voxgate_event_loop_lag_seconds",
+    "How late the event loop woke a periodic timer (a busy loop delays every socket read).",
+    buckets=LAG_BUCKETS,
+)
+ASYNCIO_TASKS = Gauge("voxgate_asyncio_tasks", "Live asyncio tasks on the server's event loop.")
+THREADS = Gauge("voxgate_threads", "Live Python threads in the server process.")
+
+EVENT_LOOP_PROBE_SECONDS = 0.1
+
+
+class InferenceQueueCollector(Collector):
+    """``voxgate_inference_queue_depth{model}``: jobs waiting or running, summed over the live executors."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "voxgate_inference_queue_depth",
+            "Inference jobs submitted and not finished (waiting plus running), per model.",
+            labels=["model"],
+        )
+        depth: dict[str, int] = {}
+        for executor in list(EXECUTORS):
+            depth[executor.name] = depth.get(executor.name, 0) + executor.queue_depth
+        for model, value in sorted(depth.items()):
+            family.add_metric([model], value)
+        yield family
+
+
+REGISTRY.register(InferenceQueueCollector())
+
+
+# --- recent turns for the JSON view ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RecordedTurn:
+    project_id: str | None
+    timings: TurnTimings
+    finished_at: float
+    """Wall-clock seconds when the reply finished."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.timings.session_id,
+            "reply_id": self.timings.reply_id,
+            "finished_at": self.finished_at,
+            "greeting": self.timings.speech_end is None and self.timings.end_of_turn is None,
+            "stages_ms": {name: _ms(seconds) for name, seconds in stage_seconds(self.timings).items()},
+        }
+
+
+RECENT_TURN_LIMIT = 2000
+_recent: deque[RecordedTurn] = deque(maxlen=RECENT_TURN_LIMIT)
+_session_projects: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def stage_seconds(timings: TurnTimings) -> dict[str, float | None]:
+    """Every stage of :data:`TURN_STAGES` in seconds (None when either end was not reached)."""
+    result: dict[str, float | None] = {}
+    for stage, start_field, end_field in TURN_STAGES:
+        start, end = getattr(timings, start_field), getattr(timings, end_field)
+        result[stage] = None if start is None or end is None else max(0.0, end - start)
+    return result
+
+
+def observe_turn(timings: TurnTimings) -> None:
+    """Feed one finished turn into the stage histograms and the recent-turn list."""
+    greeting = timings.speech_end is None and timings.end_of_turn is None
+    TURNS.labels(kind="greeting" if greeting else "user").inc()
+    for stage, seconds in stage_seconds(timings).items():
+        if seconds is not None:
+            TURN_STAGE_SECONDS.labels(stage=stage).observe(seconds)
+    with _lock:
+        project = _session_projects.get(timings.session_id)
+        _recent.append(RecordedTurn(project, timings, time.time()))
+
+
+def recent_turns(project_id: str, session_ids: Iterable[str] | None = None) -> list[RecordedTurn]:
+    """The recent turns of ``project_id``'s sessions (oldest first), optionally only these sessions."""
+    wanted = set(session_ids) if session_ids is not None else None
+    with _lock:
+        turns = list(_recent)
+    return [
+        turn
+        for turn in turns
+        if turn.project_id == project_id and (wanted is None or turn.timings.session_id in wanted)
+    ]
+
+
+def observe_frame_lag(seconds: float) -> None:
+    INPUT_FRAME_LAG_SECONDS.observe(seconds)
+
+
+def observe_inference_wait(model: str, seconds: float) -> None:
+    INFERENCE_WAIT_SECONDS.labels(model=model).observe(seconds)
+
+
+def count_session_error(code: str) -> None:
+    SESSION_ERRORS.labels(code=code).inc()
+
+
+class SessionMeter:
+    """Follows one connection's session from the events sent to its client.
+
+    ``on_event(event)`` for every outbound event, before it is sent (so a client that has seen an event
+    can already read its effect at ``/metrics``); ``close()`` when the connection is finished (idempotent;
+    ``session.ended`` closes the meter already).
+    """
+
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
+        self.session_id: str | None = None
+        self.ended_sent = False
+        self._active = False
+
+    def on_event(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "session.ready":
+            if not self._active:
+                self._active = True
+                SESSIONS_STARTED.inc()
+                SESSIONS_ACTIVE.inc()
+            self.session_id = str(event.session_id)
+            with _lock:
+                _session_projects[self.session_id] = self.project_id
+        elif kind == "session.error":
+            count_session_error(str(event.code))
+        elif kind == "reply.error":
+            REPLY_ERRORS.labels(code=str(event.code)).inc()
+        elif kind == "session.ended":
+            self.ended_sent = True
+            self.close()  # counted before the client can see the event
+
+    def close(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        SESSIONS_ACTIVE.dec()
+        SESSIONS_ENDED.labels(how="ended" if self.ended_sent else "disconnected").inc()
+        if self.session_id is not None:
+            with _lock:
+                _session_projects.pop(self.session_id, None)
+
+
+# --- runtime ---------------------------------------------------------------------------------------
+def refresh_runtime_gauges() -> None:
+    """Set the asyncio-task and thread gauges; call it on the server's event loop."""
+    try:
+        ASYNCIO_TASKS.set(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop
+        pass
+    THREADS.set(threading.active_count())
+
+
+async def watch_event_loop(period: float = EVENT_LOOP_PROBE_SECONDS) -> None:
+    """Run forever: sleep ``period`` and record how late the loop woke up."""
+    loop = asyncio.get_running_loop()
+    while True:
+        expected = loop.time() + period
+        await asyncio.sleep(period)
+        EVENT_LOOP_LAG_SECONDS.observe(max(0.0, loop.time() - expected))
+
+
+_installed = False
+
+
+def install() -> None:
+    """Register the observers with the engine and the executors (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    TURN_OBSERVERS.append(observe_turn)
+    FRAME_LAG_OBSERVERS.append(observe_frame_lag)
+    WAIT_OBSERVERS.append(observe_inference_wait)
