@@ -23,20 +23,27 @@ keys_app = typer.Typer(help="Manage API keys (stored hashed; a key is shown only
 app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
-GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: VOXGATE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default: VOXGATE_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing the port (one per core). More than one needs VOXGATE_REDIS_URL "
+            "(and a database every worker can reach).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP + WebSocket server."""
-    import uvicorn
-
-    from voxgate.api.app import create_app
+    """Run the HTTP + WebSocket server. SIGTERM drains realtime sessions (VOXGATE_DRAIN_SECONDS)."""
+    from voxgate.lifecycle import run_server, workers_problem
 
     settings = Settings()
+    if (problem := workers_problem(settings, workers)) is not None:
+        raise typer.BadParameter(problem, param_hint="--workers")
     if host is not None:
         settings.host = host
     if port is not None:
@@ -45,14 +52,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    run_server(settings, workers=workers)
 
 
 @app.command()

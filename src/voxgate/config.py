@@ -7,6 +7,7 @@ latter is how tests inject deterministic doubles.
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -48,7 +49,18 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy async URL. Default: sqlite+aiosqlite:///<data_dir>/voxgate.db."""
     redis_url: str | None = None
-    """When set, one-time tokens, session checkpoints and leases live in Redis (several instances)."""
+    """When set, session checkpoints and ownership leases live in Redis (several instances); one-time
+    tokens stay in the database (see docs/deployment.md)."""
+    redis_key_prefix: str = "voxgate"
+    """Prefix of every Redis key, so several deployments can share one Redis database."""
+    instance_id: str = Field(default_factory=socket.gethostname)
+    """This instance's name in logs and session leases (default: the host name; the pid is appended)."""
+    session_lease_seconds: float = 10.0
+    """Ownership lease of a live session (Redis): renewed every third of it; a session of a dead instance
+    becomes resumable elsewhere once its lease expires. Must be shorter than resume_grace_seconds."""
+    drain_seconds: float = 20.0
+    """On SIGTERM: how long replies in flight may finish before the remaining sessions are checkpointed
+    and closed with 1012 (resumable on another instance)."""
 
     # --- realtime -----------------------------------------------------------------------------
     resume_grace_seconds: float = 30.0

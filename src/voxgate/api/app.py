@@ -29,6 +29,7 @@ from voxgate.api.agents import REQUEST_BODY_MODELS
 from voxgate.api.body_limit import BodySizeLimitMiddleware
 from voxgate.api.rest_errors import install_error_handlers
 from voxgate.config import Settings
+from voxgate.lifecycle import start_instance
 from voxgate.protocol.voices import VOICE_IDS
 from voxgate.store import Store
 
@@ -79,6 +80,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         speech = await _start_speech(settings)
         app.state.store = store
         app.state.speech = speech
+        await start_instance(app)
         yield
     finally:
         for callback in reversed(app.state.shutdown_callbacks):

@@ -24,11 +24,15 @@ class HealthResponse(BaseModel):
 @router.get(
     "/healthz",
     response_model=HealthResponse,
-    responses={503: described("The database does not answer")},
+    responses={503: described("The database does not answer, or the instance is draining")},
     operation_id="healthz",
     summary="Health check",
 )
 async def healthz(request: Request) -> JSONResponse:
+    drain = getattr(request.app.state, "drain", None)
+    if drain is not None and not drain.admitting:
+        body = {"detail": "Draining", "code": "UNAVAILABLE", "message": "This instance is shutting down"}
+        return JSONResponse(body, status_code=503)
     store: Store = request.app.state.store
     try:
         await store.ping()

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocketState
 
 from voxgate import observability
 from voxgate.api.auth import authenticate_connection
+from voxgate.api.draining import session_drain
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
 from voxgate.conversation.session import (
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 REALTIME_PATHS = ("/v1/ws", "/v1/voice", "/v1/realtime")
+CLOSE_AT_CONNECT = CloseCode.POLICY_VIOLATION
+"""Close code after a connect-phase ``server_error`` (PROTOCOL.md §11)."""
 
 
 class WebSocketSink:
@@ -169,18 +172,35 @@ def session_dependencies(websocket: WebSocket, project_id: str, max_seconds: flo
 async def realtime_endpoint(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     await websocket.accept()
-    identity = await _authenticate(websocket, settings)
+    drain = session_drain(websocket.app.state)
+    if not drain.admitting:
+        await _reject(
+            websocket, ErrorCode.SERVER_ERROR, "this instance is shutting down; reconnect", CLOSE_AT_CONNECT
+        )
+        return
+    try:
+        identity = await _authenticate(websocket, settings)
+    except Exception:
+        logger.exception("could not authenticate a realtime connection")
+        await _reject(
+            websocket,
+            ErrorCode.SERVER_ERROR,
+            "the server's database is unavailable; retry shortly",
+            CLOSE_AT_CONNECT,
+        )
+        return
     if identity is None:
         return
     meter = observability.SessionMeter(identity[0])
     sink = WebSocketSink(websocket, on_event=meter.on_event)
-    session = Session(session_dependencies(websocket, *identity), sink)
+    session = Session(session_dependencies(websocket, *identity), drain.track(sink))
     session_task = asyncio.create_task(session.run(), name="session")
     try:
         await _pump(websocket, session, session_task, settings.max_ws_message_bytes)
     finally:
         session.push(TransportClosed())
         await session_task
+        drain.release(sink)
         meter.close()
         if websocket.client_state is WebSocketState.CONNECTED and not sink.closed:
             with contextlib.suppress(Exception):

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,30 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("INTERNAL_ERROR", "Internal server error"), status_code=500)
 
 
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (as opposed to a bug or bad data)."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return False
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not is_store_unavailable(exc):
+        return await _unexpected(request, exc)
+    logger.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        error_body("UNAVAILABLE", "Database unavailable; retry shortly"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ConnectionError, _store_unavailable)
+    app.add_exception_handler(TimeoutError, _store_unavailable)
+    app.add_exception_handler(DBAPIError, _store_unavailable)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _request_validation)

@@ -81,7 +81,13 @@ from voxgate.protocol.events import (
     session_error,
 )
 from voxgate.speech.base import INPUT_SAMPLE_RATE, LanguageModel, SpeechStack
-from voxgate.store.checkpoints import CheckpointStore, ClaimOutcome, SessionCheckpoint
+from voxgate.store.checkpoints import (
+    CheckpointStore,
+    CheckpointStoreUnavailable,
+    ClaimOutcome,
+    SessionCheckpoint,
+    SessionOwnershipLost,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -471,7 +477,18 @@ class Session:
         await self._send(SessionReady(session_id=self.session_id, expires_at=expires_at))
 
     async def _resume(self, session_id: str) -> None:
-        outcome, checkpoint = await self.deps.checkpoints.claim(session_id, self.deps.project_id)
+        try:
+            outcome, checkpoint = await self.deps.checkpoints.claim(session_id, self.deps.project_id)
+        except CheckpointStoreUnavailable as exc:
+            logger.warning("resume of %s failed: %s", session_id, exc)
+            await self._error(
+                ProtocolError(
+                    ErrorCode.SERVER_ERROR,
+                    f"session storage is unavailable ({exc}); send session.resume again shortly",
+                    "session_id",
+                )
+            )
+            return
         if outcome is ClaimOutcome.FORBIDDEN:
             await self._error(
                 ProtocolError(
@@ -859,7 +876,7 @@ class Session:
     async def _checkpoint(self) -> None:
         if self.session_id is None or self.phase is not Phase.READY:
             return
-        await self.deps.checkpoints.save(
+        await self._save_checkpoint(
             SessionCheckpoint(
                 session_id=self.session_id,
                 project_id=self.deps.project_id,
@@ -870,6 +887,29 @@ class Session:
                 audio_seconds=self._audio_seconds,
             )
         )
+
+    async def _save_checkpoint(self, checkpoint: SessionCheckpoint) -> None:
+        """A store outage is reported (``server_error``) and the conversation carries on, resumable again
+        from the next successful save; a session resumed elsewhere meanwhile ends here (no fork)."""
+        try:
+            await self.deps.checkpoints.save(checkpoint)
+        except SessionOwnershipLost:
+            logger.warning("session %s is owned by another connection; closing this one", self.session_id)
+            with contextlib.suppress(SinkClosed):
+                await self._send(
+                    session_error(ErrorCode.SERVER_ERROR, "this session was resumed on another connection")
+                )
+            await self._close(CloseCode.POLICY_VIOLATION, ended_event=False)
+        except CheckpointStoreUnavailable as exc:
+            logger.warning("session %s: checkpoint not saved: %s", self.session_id, exc)
+            with contextlib.suppress(SinkClosed):
+                await self._send(
+                    session_error(
+                        ErrorCode.SERVER_ERROR,
+                        "session storage is unavailable: the conversation continues, but cannot be "
+                        "resumed after a disconnect until storage recovers",
+                    )
+                )
 
     def _ended_event(self) -> SessionEnded:
         return SessionEnded(

@@ -32,6 +32,16 @@ class SessionCheckpoint:
     """Id counters (items, replies, calls) so ids stay unique after a resume."""
 
 
+class CheckpointStoreUnavailable(RuntimeError):
+    """The shared checkpoint store (Redis) cannot be reached or answered wrongly. ``save`` and ``claim``
+    raise it; the session reports ``server_error`` and carries on. ``detach`` and ``end`` never raise."""
+
+
+class SessionOwnershipLost(CheckpointStoreUnavailable):
+    """``save`` found the session owned by another connection (its lease lapsed and it was resumed
+    elsewhere): this copy must stop, so that the conversation never forks."""
+
+
 class ClaimOutcome(Enum):
     CLAIMED = "claimed"
     NOT_FOUND = "not_found"

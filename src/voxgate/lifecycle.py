@@ -1,0 +1,169 @@
+"""One voxgate instance's life: shared session state at start-up, drain on SIGTERM, several workers.
+
+- :func:`start_instance` (called by the app's lifespan) puts session checkpoints in Redis when
+  ``VOXGATE_REDIS_URL`` is set (else they stay in memory), creates the app's
+  :class:`~voxgate.api.draining.SessionDrain` and makes SIGTERM/SIGINT drain the realtime sessions
+  before the server's own shutdown begins. Everything it opens is closed by the app's shutdown callbacks.
+- :func:`run_server` is ``voxgate serve``: one process, or ``workers`` processes sharing one socket
+  (uvicorn's supervisor, :func:`app_from_environment` as the app factory), which requires state every
+  worker can see: Redis for sessions (:func:`workers_problem`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from fastapi import FastAPI
+
+from voxgate.api.draining import SessionDrain
+from voxgate.config import Settings
+from voxgate.store import Store
+from voxgate.store.secret_box import SecretBox
+
+logger = logging.getLogger(__name__)
+
+DRAIN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+AFTER_DRAIN_SECONDS = 5
+"""What uvicorn still waits for plain HTTP requests once the realtime sessions are drained."""
+
+
+# --- start-up ---------------------------------------------------------------------------------------
+async def start_instance(app: FastAPI) -> None:
+    """Attach this instance's session state and drain to ``app.state`` (see the module docstring)."""
+    settings: Settings = app.state.settings
+    if settings.redis_url:
+        from voxgate.store.redis_state import RedisCheckpointStore, connect_redis, instance_owner_token
+
+        store = RedisCheckpointStore(
+            connect_redis(settings.redis_url),
+            SecretBox.from_settings(settings.secret_key, settings.data_dir),
+            owner=instance_owner_token(settings.instance_id),
+            grace_seconds=settings.resume_grace_seconds,
+            lease_seconds=settings.session_lease_seconds,
+            key_prefix=settings.redis_key_prefix,
+        )
+        try:
+            await store.ping()
+        except Exception as exc:  # not fatal: sessions report server_error until Redis answers
+            logger.error("Redis does not answer at start-up (%s); sessions will not be resumable yet", exc)
+        store.start()
+        app.state.checkpoints = store
+        app.state.shutdown_callbacks.append(store.close)
+        if not settings.secret_key:
+            logger.warning(
+                "VOXGATE_REDIS_URL is set but VOXGATE_SECRET_KEY is not: instances with different data "
+                "directories cannot decrypt each other's agents or session checkpoints"
+            )
+    drain = SessionDrain(settings.drain_seconds)
+    app.state.drain = drain
+    handler = DrainOnSignal(drain)
+    if handler.install():
+        app.state.shutdown_callbacks.append(handler.restore)
+
+
+class DrainOnSignal:
+    """SIGTERM/SIGINT first drain the sessions, then reach the handler that was installed before
+    (uvicorn's, which stops the server). A second signal during the drain is passed on at once."""
+
+    def __init__(self, drain: SessionDrain) -> None:
+        self._drain = drain
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: dict[int, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def install(self) -> bool:
+        """Install on the main thread (signals can only be handled there); False elsewhere."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        self._loop = asyncio.get_running_loop()
+        for sig in DRAIN_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+        return True
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            if signal.getsignal(sig) == self._on_signal:
+                signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        assert self._loop is not None
+        if self._task is not None:
+            self._pass_on(sig)
+            return
+        self._loop.call_soon_threadsafe(self._start_drain, sig)
+
+    def _start_drain(self, sig: int) -> None:
+        if self._task is not None:
+            return
+        logger.info("received %s: draining realtime sessions", signal.Signals(sig).name)
+        self._task = asyncio.get_running_loop().create_task(self._drain.drain(), name="drain")
+        self._task.add_done_callback(lambda _task: self._pass_on(sig))
+
+    def _pass_on(self, sig: int) -> None:
+        if not self._previous:
+            return
+        self.restore()
+        signal.raise_signal(sig)
+
+
+# --- serving ----------------------------------------------------------------------------------------
+def app_from_environment() -> FastAPI:
+    """App factory for worker processes: settings from the environment (``VOXGATE_*``)."""
+    from voxgate.api.app import create_app
+
+    return create_app(Settings())
+
+
+def workers_problem(settings: Settings, workers: int) -> str | None:
+    """Why ``workers`` processes cannot share this configuration, or None."""
+    if workers < 1:
+        return "--workers must be at least 1"
+    if workers > 1 and not settings.redis_url:
+        return (
+            f"--workers {workers} needs state every worker can see: session checkpoints are in memory "
+            "without VOXGATE_REDIS_URL, so a session could not be resumed on another worker. Set "
+            "VOXGATE_REDIS_URL=redis://... (and VOXGATE_DATABASE_URL=postgresql+asyncpg://... for more "
+            "than one machine), or run one worker."
+        )
+    return None
+
+
+def run_server(settings: Settings, workers: int = 1) -> None:
+    """Serve until SIGTERM/SIGINT (then drain, see :func:`start_instance`)."""
+    import uvicorn
+
+    problem = workers_problem(settings, workers)
+    if problem is not None:
+        raise ValueError(problem)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "lifespan": "on",
+        "timeout_graceful_shutdown": AFTER_DRAIN_SECONDS,
+    }
+    if workers == 1:
+        from voxgate.api.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Migrate and create the first key once, here, so that the workers do not race for it.
+    asyncio.run(_prepare_database(settings))
+    uvicorn.run("voxgate.lifecycle:app_from_environment", factory=True, workers=workers, **options)
+
+
+async def _prepare_database(settings: Settings) -> None:
+    store = await Store.open(settings)
+    try:
+        created = await store.keys.ensure_initial_key(settings.api_key)
+        if created is not None:
+            notice = "voxgate: created the first API key (shown only this once; store it now):"
+            print(f"\n{notice}\n    {created}\n", flush=True)
+    finally:
+        await store.close()
