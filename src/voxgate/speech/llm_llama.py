@@ -184,6 +184,7 @@ class LlamaLLM:
         self.context_tokens = self._llama.n_ctx()
         self._executor = InferenceExecutor("llm", threads=1)
         self._sessions: OrderedDict[str, _SessionKV] = OrderedDict()
+        self._sessions_lock = threading.Lock()  # forget_session() runs on the event loop thread
         self._loaded_session: str | None = None
         self._session_cache_supported = hasattr(self._llama, "_ctx") and hasattr(
             self._llama, "_requires_eval"
@@ -279,11 +280,13 @@ class LlamaLLM:
 
     def forget_session(self, session_key: str) -> None:
         """Drop a finished session's saved prompt cache."""
-        self._sessions.pop(session_key, None)
+        with self._sessions_lock:
+            self._sessions.pop(session_key, None)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
-        self._sessions.clear()
+        with self._sessions_lock:
+            self._sessions.clear()
 
     # --- worker-thread side -------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
@@ -412,14 +415,15 @@ class LlamaLLM:
             return
         llama = self._llama
         if self._loaded_session is not None and llama.n_tokens > 0:
-            self._sessions[self._loaded_session] = _SessionKV(
-                tokens=llama.input_ids[: llama.n_tokens].tolist(), data=self._save_kv()
-            )
-            self._sessions.move_to_end(self._loaded_session)
-            while len(self._sessions) > self.max_cached_sessions:
-                self._sessions.popitem(last=False)
+            saved_kv = _SessionKV(tokens=llama.input_ids[: llama.n_tokens].tolist(), data=self._save_kv())
+            with self._sessions_lock:
+                self._sessions[self._loaded_session] = saved_kv
+                self._sessions.move_to_end(self._loaded_session)
+                while len(self._sessions) > self.max_cached_sessions:
+                    self._sessions.popitem(last=False)
         self._loaded_session = session_key
-        saved = self._sessions.get(session_key) if session_key is not None else None
+        with self._sessions_lock:
+            saved = self._sessions.get(session_key) if session_key is not None else None
         if saved is None:
             return
         loaded_prefix = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
