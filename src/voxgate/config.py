@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     """Twilio auth token. When set, ``/twilio/voice`` requires a valid ``X-Twilio-Signature`` (403
     otherwise); when unset the webhook is OPEN to anyone who knows an agent id."""
     twilio_api_base_url: str | None = None
-    """Where ``voxgate call`` sends Twilio REST requests instead of https://api.twilio.com (tests, proxies)."""
+    """Where ``voxgate call`` sends Twilio REST requests instead of https://api.twilio.com (tests/proxies)."""
 
     # --- speech providers ---------------------------------------------------------------------
     preload_models: bool = True
