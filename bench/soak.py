@@ -1,0 +1,338 @@
+"""Soak: sessions connect, talk, interrupt and disconnect in a loop; the server must not leak or fail.
+
+One server (real Silero VAD, instant provider doubles; the STT double hears "tell me a long story", so
+every answer is a ~6 s story) and ``--sessions`` workers. Each worker loops until ``--duration`` is over:
+
+1. connect and configure; say a line; as soon as the agent's story is playing, say another line over
+   it (a barge-in: the story must end ``interrupted``); let the answer to that play to the end;
+2. end the session with ``session.end`` (3 times in 4; the server must have counted every second of
+   audio sent) or just drop the connection (1 in 4; the session stays resumable for the grace period);
+3. reconnect after up to 0.5 s.
+
+The server's ``/metrics`` is sampled every ``--sample-every`` seconds. Reported: cycles, turns, barge-ins,
+errors (client-side events, the server's error counters, tracebacks in its log), RSS growth from the end
+of ``--warmup`` to the end (target < 5 %), and leaked asyncio tasks, threads and file descriptors: the
+idle server after one warm-up session, against the idle server after the soak once every dropped
+session's grace period has passed.
+
+Short check (about 1 minute):
+
+    .venv/bin/python bench/soak.py --sessions 3 --duration 30 --warmup 10
+
+Full run (12 minutes):
+
+    .venv/bin/python bench/soak.py --output soak.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.metrics_scrape import Scrape, scrape_async
+from bench.scripted_caller import CallerError, EncodedLine, ScriptedCaller
+from bench.server_stacks import stack_server
+from bench.spoken_lines import ENGINES, synthesise
+from bench.stats_table import fmt, machine_line, table
+
+LINES = ("Tell me a long story please.", "Stop and tell me another one.", "Go on and tell me a story.")
+"""Without commas: a pause inside a line would end the turn early and the rest would barge in."""
+STORY_TEXT = "tell me a long story"
+RSS_GROWTH_TARGET = 5.0
+SETTLE_SECONDS = 2.0
+
+
+@dataclass
+class Sample:
+    at: float
+    rss_mb: float
+    fds: float
+    tasks: float
+    threads: float
+    active: float
+
+
+@dataclass
+class SoakCounts:
+    cycles: int = 0
+    turns: int = 0
+    barge_ins: int = 0
+    barge_ins_effective: int = 0
+    ended: int = 0
+    dropped: int = 0
+    answers_cut: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def idle_snapshot(scraped: Scrape) -> dict[str, float]:
+    return {
+        "asyncio tasks": scraped.value("voxgate_asyncio_tasks") or 0,
+        "threads": scraped.value("voxgate_threads") or 0,
+        "open file descriptors": scraped.value("process_open_fds") or 0,
+        "active sessions": scraped.value("voxgate_sessions_active") or 0,
+        "RSS MB": (scraped.value("process_resident_memory_bytes") or 0) / 1e6,
+    }
+
+
+def sample_of(scraped: Scrape, at: float) -> Sample:
+    snapshot = idle_snapshot(scraped)
+    return Sample(
+        at,
+        snapshot["RSS MB"],
+        snapshot["open file descriptors"],
+        snapshot["asyncio tasks"],
+        snapshot["threads"],
+        snapshot["active sessions"],
+    )
+
+
+async def cycle(
+    ws_url: str, api_key: str, lines: list[EncodedLine], rng: random.Random, counts: SoakCounts, *,
+    drop: bool, reply_timeout: float,
+) -> None:  # fmt: skip
+    caller = ScriptedCaller(ws_url, api_key, {"system_prompt": "You tell stories."})
+    try:
+        await caller.open()
+        first = caller.say(rng.choice(lines))
+        await caller.wait_reply(first, done=False, within=reply_timeout)
+        await caller.wait_audio(within=reply_timeout)
+        await caller.pause(rng.uniform(0.3, 1.0))
+        second = caller.say(rng.choice(lines))
+        counts.barge_ins += 1
+        answer = await caller.wait_reply(second, within=reply_timeout)
+        counts.turns += 2
+        story = await caller.wait_reply(first, within=reply_timeout)
+        if story.status == "interrupted":
+            counts.barge_ins_effective += 1
+        else:
+            counts.problems.append(f"a barge-in did not interrupt the story (status {story.status})")
+        if answer.status != "completed":
+            counts.answers_cut += 1  # the caller's line was split by a pause and its rest barged in
+    except (CallerError, OSError) as exc:
+        counts.problems.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        summary = await (caller.drop() if drop else caller.end())
+    counts.cycles += 1
+    counts.problems += [f"{e.get('type')} {e.get('code')}: {e.get('message')}" for e in summary.errors]
+    if drop:
+        counts.dropped += 1
+    else:
+        counts.ended += 1
+        if not summary.audio_accounted:
+            counts.problems.append(
+                f"sent {summary.sent_audio_seconds:.3f} s of audio, the server counted "
+                f"{summary.server_audio_seconds}"
+            )
+
+
+async def worker(
+    index: int, ws_url: str, api_key: str, lines: list[EncodedLine], stop_at: float, counts: SoakCounts,
+    reply_timeout: float,
+) -> None:  # fmt: skip
+    rng = random.Random(index)
+    await asyncio.sleep(rng.uniform(0, 2.0))  # do not start in lockstep
+    while time.monotonic() < stop_at:
+        await cycle(
+            ws_url, api_key, lines, rng, counts, drop=rng.random() < 0.25, reply_timeout=reply_timeout
+        )
+        await asyncio.sleep(rng.uniform(0, 0.5))
+
+
+async def sampler(
+    base_url: str, http: httpx.AsyncClient, every: float, started: float, out: list[Sample]
+) -> None:
+    while True:
+        out.append(sample_of(await scrape_async(base_url, http), time.monotonic() - started))
+        await asyncio.sleep(every)
+
+
+async def wait_idle(base_url: str, http: httpx.AsyncClient, within: float) -> Scrape:
+    """The server once no session is active (dropped sessions may still be finishing), or after ``within``."""
+    deadline = time.monotonic() + within
+    while True:
+        scraped = await scrape_async(base_url, http)
+        if (scraped.value("voxgate_sessions_active") or 0) == 0 or time.monotonic() > deadline:
+            return scraped
+        await asyncio.sleep(0.5)  # polling: the server has no "idle" event to await
+
+
+def errors_total(scraped: Scrape) -> float:
+    return scraped.total("voxgate_session_errors_total") + scraped.total("voxgate_reply_errors_total")
+
+
+def rss_growth(samples: list[Sample], warmup: float) -> tuple[float | None, float | None, float | None]:
+    """(RSS after warm-up, RSS at the end, growth %), each RSS the median of 3 samples."""
+    after = [s.rss_mb for s in samples if s.at >= warmup]
+    if len(after) < 2:
+        return None, None, None
+    window = max(1, min(3, len(after) // 2))
+    start, end = statistics.median(after[:window]), statistics.median(after[-window:])
+    return start, end, (end - start) / start * 100
+
+
+async def soak(args: argparse.Namespace, lines: list[EncodedLine]) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = stack_server(
+            "instant",
+            Path(tmp),
+            VOXGATE_TEST_STT_TEXT=STORY_TEXT,
+            VOXGATE_RESUME_GRACE_SECONDS=str(args.resume_grace),
+        ).start()
+        try:
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                return await _soak(
+                    server.base_url, server.ws_url, server.api_key, http, args, lines, server.log_text
+                )
+        finally:
+            server.stop()
+
+
+async def _soak(
+    base_url: str, ws_url: str, api_key: str, http: httpx.AsyncClient, args: argparse.Namespace,
+    lines: list[EncodedLine], log_text: Callable[[], str],
+) -> str:  # fmt: skip
+    warm = SoakCounts()
+    await cycle(ws_url, api_key, lines, random.Random(0), warm, drop=False, reply_timeout=args.reply_timeout)
+    await asyncio.sleep(SETTLE_SECONDS)
+    idle_before = await wait_idle(base_url, http, 30)
+    counts = SoakCounts(problems=[f"warm-up: {p}" for p in warm.problems])
+    samples: list[Sample] = []
+    started = time.monotonic()
+    stop_at = started + args.duration
+    watch = asyncio.create_task(sampler(base_url, http, args.sample_every, started, samples))
+    workers = [
+        asyncio.create_task(worker(i, ws_url, api_key, lines, stop_at, counts, args.reply_timeout))
+        for i in range(args.sessions)
+    ]
+    await asyncio.gather(*workers)
+    elapsed = time.monotonic() - started
+    watch.cancel()
+    await asyncio.gather(watch, return_exceptions=True)
+    await asyncio.sleep(args.resume_grace + SETTLE_SECONDS)  # the dropped sessions' grace periods run out
+    idle_after = await wait_idle(base_url, http, 30)
+    server_errors = errors_total(idle_after) - errors_total(idle_before)
+    tracebacks = log_text().count("Traceback")
+    before, after = idle_snapshot(idle_before), idle_snapshot(idle_after)
+    rss_start, rss_end, growth = rss_growth(samples, args.warmup)
+
+    leak_rows = [
+        [name, fmt(before[name], 0), fmt(after[name], 0), fmt(after[name] - before[name], 0)]
+        for name in ("asyncio tasks", "threads", "open file descriptors", "active sessions")
+    ]
+    leaks = {
+        name: after[name] - before[name] for name in ("asyncio tasks", "threads", "open file descriptors")
+    }
+    verdicts = [
+        ("no client-visible error, every barge-in effective", not counts.problems),
+        ("no server error counted, no traceback in the log", server_errors == 0 and tracebacks == 0),
+        (
+            f"RSS growth after warm-up < {RSS_GROWTH_TARGET:.0f} %",
+            growth is not None and growth < RSS_GROWTH_TARGET,
+        ),
+        ("no leaked task, thread or file descriptor", all(v <= 0 for v in leaks.values())),
+        ("no session left active", after["active sessions"] == 0),
+    ]
+    series = [s for s in samples if s.at >= args.warmup]
+    stride = max(1, len(series) // 12)
+    sample_rows = [
+        [f"{s.at:.0f}", fmt(s.rss_mb, 1), fmt(s.fds, 0), fmt(s.tasks, 0), fmt(s.threads, 0), fmt(s.active, 0)]
+        for s in series[::stride]
+    ]
+    out = [
+        "### Soak",
+        "",
+        table(
+            ["measure", "value"],
+            [
+                ["duration (s)", f"{elapsed:.0f} (warm-up {args.warmup:.0f})"],
+                ["concurrent sessions", str(args.sessions)],
+                [
+                    "cycles (connect … disconnect)",
+                    f"{counts.cycles} ({counts.ended} ended, {counts.dropped} dropped)",
+                ],
+                ["turns", str(counts.turns)],
+                ["barge-ins that interrupted", f"{counts.barge_ins_effective} of {counts.barge_ins}"],
+                ["answers after a barge-in cut by the caller again", str(counts.answers_cut)],
+                ["client-visible problems", str(len(counts.problems))],
+                ["server error events (delta)", fmt(server_errors, 0)],
+                ["tracebacks in the server log", str(tracebacks)],
+                ["RSS after warm-up -> end (MB)", f"{fmt(rss_start, 1)} -> {fmt(rss_end, 1)}"],
+                ["RSS growth after warm-up", f"{fmt(growth, 2)} %"],
+            ],
+        ),
+        "",
+        "Idle server before and after (leak check):",
+        "",
+        table(["", "before", "after", "delta"], leak_rows),
+        "",
+        "Samples after warm-up:",
+        "",
+        table(["t (s)", "RSS MB", "open fds", "asyncio tasks", "threads", "active sessions"], sample_rows),
+        "",
+        *[f"- {'PASS' if ok else '**FAIL**'}: {what}" for what, ok in verdicts],
+        *[f"- problem: {p}" for p in counts.problems[:10]],
+    ]
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=10, help="concurrent workers (default 10)")
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of soak (default 600)")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before RSS counts (default 60)")
+    parser.add_argument(
+        "--sample-every", type=float, default=10.0, help="metrics sampling period (default 10)"
+    )
+    parser.add_argument("--resume-grace", type=float, default=2.0, help="server resume grace, s (default 2)")
+    parser.add_argument("--reply-timeout", type=float, default=30.0, help="per answer, s (default 30)")
+    parser.add_argument("--speech", choices=ENGINES, default="espeak", help="caller voice (default espeak)")
+    parser.add_argument("--output", type=Path, help="also write the Markdown report here")
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= 200:
+        parser.error("--sessions must be between 1 and 200")
+    if not 10 <= args.duration <= 7200:
+        parser.error("--duration must be between 10 and 7200 seconds")
+    if not 0 <= args.warmup < args.duration:
+        parser.error("--warmup must be shorter than --duration")
+    if not 1 <= args.sample_every <= 60:
+        parser.error("--sample-every must be between 1 and 60 seconds")
+    return args
+
+
+async def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    command = argv if argv is not None else sys.argv[1:]
+    spoken = synthesise(list(LINES), args.speech)
+    lines = [EncodedLine.of(line.text, line.pcm) for line in spoken]
+    header = "\n".join(
+        [
+            "## Soak (bench/soak.py)",
+            "",
+            f"Machine: {machine_line()}",
+            f"Command: `.venv/bin/python bench/soak.py {shlex.join(command)}`",
+            "",
+        ]
+    )
+    text = header + "\n" + await soak(args, lines) + "\n"
+    print(text)
+    if args.output:
+        args.output.write_text(text)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
