@@ -69,10 +69,3 @@ def connect_stream_twiml(media_url: str, parameters: Mapping[str, str]) -> str:
     response.append(connect)
     return str(response.to_xml(xml_declaration=True))
 
-
-def unavailable_twiml(message: str) -> str:
-    """Say ``message`` and hang up (for a call the server cannot take)."""
-    response = VoiceResponse()
-    response.say(message)
-    response.hangup()
-    return str(response.to_xml(xml_declaration=True))
