@@ -129,6 +129,7 @@ class Run:
     decode_seconds: float = 0.0
     model_ttft: float = 0.0
     """Model's first token (from GenerationStats), whether or not that token is spoken."""
+    generations: int = 1
 
     @property
     def tool_ok(self) -> bool:
@@ -153,6 +154,7 @@ class Run:
 
 async def run_case(llm: LlamaLLM, case: Case, session_key: str) -> Run:
     splitter = SentenceSplitter()
+    generations_before = len(llm.recent_stats)
     started = time.perf_counter()
     ttft: float | None = None
     first_sentence: float | None = None
@@ -172,11 +174,12 @@ async def run_case(llm: LlamaLLM, case: Case, session_key: str) -> Run:
     total = time.perf_counter() - started
     if first_sentence is None and text and splitter.flush():
         first_sentence = total
-    stats = llm.last_stats
-    assert stats is not None
+    generations = list(llm.recent_stats)[generations_before:]
+    stats = generations[0]  # the first generation; a rejected tool call adds a second one
     return Run(
         case, ttft or total, first_sentence, total, "".join(text).strip(), calls,
         stats.completion_tokens, stats.total_seconds - stats.prefill_seconds, stats.prefill_seconds,
+        len(generations),
     )  # fmt: skip
 
 
@@ -200,7 +203,7 @@ async def main(repeat: int) -> None:
     llm = LlamaLLM(settings, max_tokens=80)
     load = time.perf_counter() - started
 
-    cold = await run_case(llm, Case("Hello?", None), "bench")  # full prefill of system prompt + tools
+    cold = await run_case(llm, Case("What's your name?", None), "bench")  # prefill of system prompt + tools
     runs = [await run_case(llm, case, "bench") for _ in range(repeat) for case in CASES]
 
     # session switching: another session evicts the prefix; switching back restores the saved KV cells
@@ -254,6 +257,8 @@ async def main(repeat: int) -> None:
     print(f"| tool call complete (whole JSON) p50 / p90 | {pct([r.total for r in tool_runs], .5):.2f} / "
           f"{pct([r.total for r in tool_runs], .9):.2f} s |")  # fmt: skip
     print(f"| decode speed p50 | {statistics.median(rates):.1f} tok/s |")
+    redone = sum(r.generations > 1 for r in runs)
+    print(f"| replies regenerated after a rejected tool call | {redone}/{len(runs)} |")
     print(f"| TTFT after another session used the model: KV restored / not restored | "
           f"{restored.model_ttft:.2f} / {not_restored.model_ttft:.2f} s |")  # fmt: skip
     print(f"| RSS now / peak | {current_rss:.0f} / {peak_rss:.0f} MB |")

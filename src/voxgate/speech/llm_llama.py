@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -190,6 +190,8 @@ class LlamaLLM:
             self._llama, "_requires_eval"
         )
         self.last_stats: GenerationStats | None = None
+        self.recent_stats: deque[GenerationStats] = deque(maxlen=64)
+        """Every generation, oldest first (a reply whose tool call was rejected has two)."""
         self._tool_start_tokens: Any = None
 
     @property
@@ -362,6 +364,7 @@ class LlamaLLM:
             stopped_early=stopped,
         )
         self.last_stats = stats
+        self.recent_stats.append(stats)
         logger.debug("llm generation %s", stats)
         return stats
 
