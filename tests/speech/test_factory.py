@@ -216,3 +216,19 @@ async def test_loader_close_releases_providers_and_rebuilds_later(tmp_path: Path
     loader.close()
     assert stack.vad.closed and not loader.loaded
     assert await loader.get() is not stack
+
+
+@pytest.mark.models
+def test_default_settings_build_the_embedded_stack() -> None:
+    from voxgate.speech.llm_llama import LlamaLLM
+    from voxgate.speech.stt_whisper import WhisperSTT
+    from voxgate.speech.tts_piper import PiperTTS
+    from voxgate.speech.turn_smart import SmartTurnDetector
+    from voxgate.speech.vad_silero import SileroVAD
+
+    stack = build_speech_stack(Settings())  # the assembled gguf is cached in the default data dir
+    assert isinstance(stack.vad, SileroVAD)
+    assert isinstance(stack.stt, WhisperSTT)
+    assert isinstance(stack.turn_detector, SmartTurnDetector)
+    assert isinstance(stack.llm, LlamaLLM)
+    assert isinstance(stack.tts, PiperTTS)
