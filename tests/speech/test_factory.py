@@ -226,7 +226,14 @@ def test_default_settings_build_the_embedded_stack() -> None:
     from voxgate.speech.turn_smart import SmartTurnDetector
     from voxgate.speech.vad_silero import SileroVAD
 
-    stack = build_speech_stack(Settings())  # the assembled gguf is cached in the default data dir
+    builtin = {
+        "vad": "silero",
+        "stt": "whisper",
+        "turn_detector": "smart-turn",
+        "llm": "embedded",
+        "tts": "piper",
+    }
+    stack = build_speech_stack(Settings(**builtin))  # the assembled gguf is cached in the default data dir
     assert isinstance(stack.vad, SileroVAD)
     assert isinstance(stack.stt, WhisperSTT)
     assert isinstance(stack.turn_detector, SmartTurnDetector)
