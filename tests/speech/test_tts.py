@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,7 +111,21 @@ async def test_espeak_closing_early_stops_the_process(espeak: EspeakTTS) -> None
     stream = espeak.synthesize("This is a very long sentence that goes on. " * 40, voice_id="ivy")
     first = await anext(stream)
     assert len(first) > 0
+    assert espeak_children()  # still speaking
     await asyncio.wait_for(stream.aclose(), timeout=5)
+    assert espeak_children() == []  # killed and reaped, not left for the garbage collector
+
+
+def espeak_children() -> list[int]:
+    """Live (not zombie) espeak-ng child processes of this test process, from /proc."""
+    children: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                if "(espeak-ng)" in stat and stat.split(") ", 1)[1][0] != "Z":
+                    children.append(int(pid))
+    return children
 
 
 async def test_espeak_errors_and_empty_text(espeak: EspeakTTS) -> None:
@@ -141,7 +156,7 @@ def test_piper_implements_the_protocol(piper: PiperTTS) -> None:
 async def test_piper_speech_transcribes_back(piper: PiperTTS) -> None:
     pairs = []
     for text in [
-        "Your table for two is booked for seven thirty.",
+        "Your table for two is booked for tomorrow evening.",
         "I'm sorry, could you repeat the order number?",
     ]:
         audio = await collect(piper.synthesize(text, voice_id="ivy"))

@@ -118,8 +118,9 @@ class EspeakTTS:
         return installed.name
 
     async def synthesize(self, text: str, *, voice_id: str) -> AsyncIterator[PcmAudio]:
-        async for chunk in self.speak(text, self.espeak_voice(voice_id)):
-            yield chunk
+        async with contextlib.aclosing(self.speak(text, self.espeak_voice(voice_id))) as stream:
+            async for chunk in stream:
+                yield chunk
 
     async def speak(self, text: str, voice: str) -> AsyncIterator[PcmAudio]:
         """Speak ``text`` with espeak-ng voice ``voice``; int16 chunks at ``sample_rate``."""
@@ -137,9 +138,13 @@ class EspeakTTS:
         resampler: soxr.ResampleStream | None = None
         produced = 0
         try:
-            process.stdin.write(text.encode("utf-8"))
-            await process.stdin.drain()
-            process.stdin.close()
+            try:
+                process.stdin.write(text.encode("utf-8"))
+                await process.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # espeak exited before reading (e.g. unknown voice): its exit status says why
+            finally:
+                process.stdin.close()
             while data := await process.stdout.read(READ_BYTES):
                 samples = parser.feed(data)
                 if samples is None or len(samples) == 0:
