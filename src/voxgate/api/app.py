@@ -42,6 +42,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.realtime",
     "voxgate.api.metrics",
     "voxgate.api.twilio",
+    "voxgate.api.web",
 )
 
 SPEECH_FACTORY_MODULE = "voxgate.speech.factory"
