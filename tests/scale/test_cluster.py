@@ -118,10 +118,16 @@ async def test_concurrent_double_resume_has_exactly_one_winner(
 ) -> None:
     first, session_id = await _started_conversation(cluster["a"], clients)
     await first.connection.close()
-    outcomes = await asyncio.gather(*(_resume(s, clients, session_id) for s in (cluster["a"], cluster["b"])))
-    kinds = sorted(str(e.get("code") or e["type"]) for e in outcomes)
+
+    async def resume_on(server: LiveServer) -> tuple[ProtocolClient, dict[str, object]]:
+        client = await open_client(server, clients)
+        await client.send({"type": "session.resume", "session_id": session_id})
+        return client, await client.next_event(skip=("reply.audio",))
+
+    outcomes = await asyncio.gather(resume_on(cluster["a"]), resume_on(cluster["b"]))
+    kinds = sorted(str(event.get("code") or event["type"]) for _, event in outcomes)
     assert kinds == ["session.ready", "session_not_found"], outcomes
-    winner = clients[-2] if outcomes[0]["type"] == "session.ready" else clients[-1]
+    winner = next(client for client, event in outcomes if event["type"] == "session.ready")
     # The winner holds the session: a third resume, anywhere, is refused while it is connected ...
     assert (await _resume(cluster["b"], clients, session_id)).get("code") == "session_not_found"
     # ... and the winner carries the one conversation on.
