@@ -6,7 +6,8 @@ say a sentence at real-time pace, keep streaming silence like an open mic, wait 
 pause 0.5-1.5 s, say the next. A level is **sustained** when, over the measured window:
 
 - the server's input frame-processing lag p99 < ``--lag-p99-ms`` (50 ms; read exactly off the
-  ``voxgate_input_frame_lag_seconds`` histogram, whose 50 ms bucket boundary is the threshold);
+  ``voxgate_input_frame_lag_seconds`` histogram, whose 50 ms bucket boundary is the threshold), and the
+  event-loop lag p99 too (a frame waiting in the socket for a busy loop is not yet in the first figure);
 - no audio was dropped: at ``session.end`` the server counted every second of audio each caller sent,
   and (instant stack) every completed answer carried all of its audio (100 ms per word from the TTS double);
 - every turn was answered, and no ``session.error`` / ``reply.error`` arrived;
@@ -70,6 +71,7 @@ class LevelResult:
     frame_share_under_threshold: float | None = None
     frames: float = 0.0
     loop_lag_p99_ms: float | None = None
+    loop_share_under_threshold: float | None = None
     server_cores: float | None = None
     rss_idle_mb: float | None = None
     rss_loaded_mb: float | None = None
@@ -89,7 +91,10 @@ class LevelResult:
         return (self.rss_loaded_mb - self.rss_idle_mb) / self.sessions
 
     def sustained(self, args: argparse.Namespace) -> bool:
-        lag_ok = self.frame_share_under_threshold is not None and self.frame_share_under_threshold >= 0.99
+        lag_ok = all(
+            share is not None and share >= 0.99
+            for share in (self.frame_share_under_threshold, self.loop_share_under_threshold)
+        )
         latency_ok = True
         if self.stack == "embedded":
             p50 = percentile(self.v2v, 0.5)
@@ -119,6 +124,16 @@ async def talk_until(
         await caller.pause(rng.uniform(0.5, 1.5))
 
 
+async def warm_up(ws_url: str, api_key: str, line: EncodedLine, reply_timeout: float) -> None:
+    """One unmeasured turn: the first inference of each model pays one-off costs (allocation, caches)."""
+    caller = ScriptedCaller(ws_url, api_key, {"system_prompt": SYSTEM_PROMPT})
+    try:
+        await caller.open()
+        await caller.wait_reply(caller.say(line), within=reply_timeout)
+    finally:
+        await caller.end()
+
+
 async def run_level(
     stack: str, sessions: int, args: argparse.Namespace, lines: list[EncodedLine]
 ) -> LevelResult:
@@ -144,6 +159,7 @@ async def _measure(
 ) -> None:  # fmt: skip
     sessions = result.sessions
     rng = random.Random(sessions)
+    await warm_up(ws_url, api_key, lines[0], args.reply_timeout)
     idle = await scrape_async(base_url, http)
     result.rss_idle_mb = (idle.value("process_resident_memory_bytes") or 0) / 1e6
     callers = [ScriptedCaller(ws_url, api_key, {"system_prompt": SYSTEM_PROMPT}) for _ in range(sessions)]
@@ -177,9 +193,9 @@ async def _measure(
     result.frames = frame_lag.count
     result.frame_lag_p99_ms = _ms(frame_lag.quantile(0.99))
     result.frame_share_under_threshold = frame_lag.fraction_at_most(args.lag_p99_ms / 1000)
-    result.loop_lag_p99_ms = _ms(
-        after.histogram_since(before, "voxgate_event_loop_lag_seconds").quantile(0.99)
-    )
+    loop_lag = after.histogram_since(before, "voxgate_event_loop_lag_seconds")
+    result.loop_share_under_threshold = loop_lag.fraction_at_most(args.lag_p99_ms / 1000)
+    result.loop_lag_p99_ms = _ms(loop_lag.quantile(0.99))
     cpu = (after.value("process_cpu_seconds_total") or 0) - (before.value("process_cpu_seconds_total") or 0)
     result.server_cores = cpu / window
     result.rss_loaded_mb = (after.value("process_resident_memory_bytes") or 0) / 1e6
@@ -299,7 +315,8 @@ async def main(argv: list[str] | None = None) -> None:
                 "",
                 f"Machine: {machine_line()}",
                 f"Command: `.venv/bin/python bench/load.py {shlex.join(command)}`",
-                f"Criteria: frame-processing lag p99 < {args.lag_p99_ms:.0f} ms, all audio accounted for, "
+                f"Criteria: frame-processing and event-loop lag p99 < {args.lag_p99_ms:.0f} ms, all audio "
+                "accounted for, "
                 "every turn answered, no errors; embedded also voice-to-voice p50 <= "
                 f"{args.v2v_p50_ms:.0f} ms.",
             ]
