@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from bench.latency import run_conversations
 from bench.metrics_scrape import Scrape, parse
+from bench.scripted_caller import EncodedLine
 from prometheus_client import REGISTRY, generate_latest
 
-from tests.doubles import DOUBLES_ENV, PHRASE_TONES, tone
+from tests.doubles import DOUBLES_ENV, MS_PER_WORD, PHRASE_TONES, tone
 from tests.live_server import LiveServer
 from tests.realtime.protocol_client import ProtocolClient
 from voxgate import observability
@@ -207,3 +209,24 @@ async def test_inference_executor_exports_queue_depth_and_wait() -> None:
     finally:
         release.set()
         executor.shutdown(wait=True)
+
+
+async def test_latency_harness_pairs_client_turns_with_server_stages(server: LiveServer) -> None:
+    pcm = to_int16(resample(tone(PHRASE_TONES["hello there"], 900), 16_000, 24_000))
+    line = EncodedLine.of("hello there", pcm)
+    turns, sessions, problems = await run_conversations(server.ws_url, server.api_key, [line], 1, 2, 0.2, 20)
+    assert problems == []
+    assert len(turns) == 2
+    for turn in turns:
+        assert turn.reply is not None and turn.reply.status == "completed"
+        assert turn.transcript == "hello there"
+        # "You said hello there." from the scripted LLM: 4 words of 100 ms from the tone TTS, all delivered
+        assert turn.reply.audio_ms == pytest.approx(4 * MS_PER_WORD, abs=5)
+    response = await get(server, "/metrics/turns", session_id=sessions[0])
+    by_reply = {t["reply_id"]: t["stages_ms"] for t in response.json()["turns"]}
+    for turn in turns:
+        assert turn.reply is not None
+        server_side = by_reply[turn.reply.reply_id]["speech_end_to_first_audio_sent"]
+        client_side = turn.voice_to_voice_ms
+        # one machine, one monotonic clock: the client's interval contains the server's
+        assert client_side is not None and client_side >= server_side
