@@ -106,7 +106,7 @@ async def test_a_turn_is_measured_in_histograms_json_and_log(server: LiveServer)
     (turn,) = response.json()["turns"]
     assert turn["session_id"] == session_id
     assert turn["reply_id"] == started["reply_id"]
-    assert turn["greeting"] is False
+    assert turn["user_turn"] is True
     stages = turn["stages_ms"]
     assert all(value is not None and value >= 0 for value in stages.values()), stages
     total = stages["speech_end_to_end_of_turn"] + stages["end_of_turn_to_first_audio_sent"]

@@ -63,7 +63,12 @@ TURN_STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=STAGE_BUCKETS,
 )
-TURNS = Counter("voxgate_turns", "Agent replies finished (user turns and greetings).", ["kind"])
+TURNS = Counter(
+    "voxgate_turns",
+    "Agent replies finished: 'user' answers a user turn; 'agent' is a greeting, reply.create or a "
+    "tool follow-up.",
+    ["kind"],
+)
 
 # --- sessions and errors --------------------------------------------------------------------------
 SESSIONS_ACTIVE = Gauge("voxgate_sessions_active", "Realtime sessions that are ready and connected.")
@@ -135,7 +140,7 @@ class RecordedTurn:
             "session_id": self.timings.session_id,
             "reply_id": self.timings.reply_id,
             "finished_at": self.finished_at,
-            "greeting": self.timings.speech_end is None and self.timings.end_of_turn is None,
+            "user_turn": self.timings.end_of_turn is not None,
             "stages_ms": {name: _ms(seconds) for name, seconds in stage_seconds(self.timings).items()},
         }
 
@@ -161,8 +166,7 @@ def stage_seconds(timings: TurnTimings) -> dict[str, float | None]:
 
 def observe_turn(timings: TurnTimings) -> None:
     """Feed one finished turn into the stage histograms and the recent-turn list."""
-    greeting = timings.speech_end is None and timings.end_of_turn is None
-    TURNS.labels(kind="greeting" if greeting else "user").inc()
+    TURNS.labels(kind="user" if timings.end_of_turn is not None else "agent").inc()
     for stage, seconds in stage_seconds(timings).items():
         if seconds is not None:
             TURN_STAGE_SECONDS.labels(stage=stage).observe(seconds)

@@ -58,7 +58,9 @@ class TurnRecord(BaseModel):
     session_id: str
     reply_id: str | None
     finished_at: float = Field(description="Unix time at which the reply finished.")
-    greeting: bool = Field(description="A greeting (spoken without a user turn before it).")
+    user_turn: bool = Field(
+        description="The reply answered a user turn (false: a greeting, reply.create or tool follow-up)."
+    )
     stages_ms: dict[str, float | None] = Field(
         description="Milliseconds per stage (see voxgate.observability.TURN_STAGES); null when not reached."
     )
