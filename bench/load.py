@@ -108,8 +108,8 @@ async def talk_until(
 ) -> None:  # fmt: skip
     """Say lines until ``stop_at``; every turn and problem goes into ``result``."""
     while time.monotonic() < stop_at and caller.connected:
-        turn = caller.say(rng.choice(lines))
         try:
+            turn = caller.say(rng.choice(lines))
             reply = await caller.wait_reply(turn, within=reply_timeout)
         except CallerError as exc:
             result.unanswered += 1
