@@ -64,8 +64,15 @@ def models() -> None:
     failed = False
     for info in infos:
         size = f"{info.size / 1e6:.1f} MB" if info.size is not None else "-"
-        status = "verified" if info.verified else f"NOT OK: {info.error}"
-        failed = failed or not info.verified
+        if info.verified:
+            status = "verified"
+        elif info.user_configured:
+            status = "configured path (not hash-pinned)"
+        elif info.optional:
+            status = f"optional, not installed ({info.error})"
+        else:
+            status = f"NOT OK: {info.error}"
+            failed = True
         typer.echo(f"{info.name:<28} {size:>9}  {status}")
         typer.echo(f"    package: {info.package}")
         if info.path is not None:
