@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 CHUNK_SECONDS = 0.05
 WIRE_RATE = 24_000
@@ -158,12 +158,15 @@ class ScriptedCaller:
     # --- life cycle --------------------------------------------------------------------------------
     async def open(self, *, ready_timeout: float = 30.0) -> str:
         """Connect, configure, wait for ``session.ready`` (and a configured greeting), start the mic."""
-        self._ws = await connect(
-            self.url,
-            additional_headers={"Authorization": f"Bearer {self.api_key}"},
-            max_size=None,
-            open_timeout=ready_timeout,
-        )
+        try:
+            self._ws = await connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {self.api_key}"},
+                max_size=None,
+                open_timeout=ready_timeout,
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise CallerError(f"cannot connect to {self.url}: {exc}") from exc
         self._receiver = asyncio.create_task(self._receive())
         await self._send_text(json.dumps({"type": "session.update", "session": self.session_config}))
         await self._wait(lambda: self.summary.session_id is not None, ready_timeout, "session.ready")
