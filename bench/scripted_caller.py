@@ -168,7 +168,8 @@ class ScriptedCaller:
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise CallerError(f"cannot connect to {self.url}: {exc}") from exc
         self._receiver = asyncio.create_task(self._receive())
-        await self._send_text(json.dumps({"type": "session.update", "session": self.session_config}))
+        with contextlib.suppress(ConnectionClosed):  # a rejection is read by the receiver
+            await self._send_text(json.dumps({"type": "session.update", "session": self.session_config}))
         await self._wait(lambda: self.summary.session_id is not None, ready_timeout, "session.ready")
         if self.session_config.get("greeting"):
             await self._wait(
