@@ -191,6 +191,10 @@ def test_wrong_key_is_explained_and_can_be_corrected(
         expect(page.get_by_role("button", name="Talk")).to_be_disabled()
         assert page.evaluate("sessionStorage.getItem('voxgate.apiKey')") is None
         screenshot(page, artifacts, "07-wrong-key")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: one column, nothing cut off
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, artifacts, "07b-wrong-key-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
         enter_key(page, browser_server.api_key)
         expect(page.locator("#key-status")).to_have_text("Key accepted.")
         expect(page.locator("#error-banner")).to_be_hidden()
@@ -285,7 +289,7 @@ def test_server_gone_mid_call_then_retry(
         browser.close()
 
 
-def test_microphone_denied_is_explained_and_leaves_no_session(
+def test_microphone_denied_is_explained_and_can_be_retried(
     playwright_driver, browser_server: LiveServer, artifacts: Path
 ) -> None:
     browser = launch_chromium(playwright_driver, None, deny_microphone=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from voxgate.protocol.voices import BASELINE_VOICES, DEFAULT_VOICE, FEMALE_VOICES, LATER_VOICES
 
@@ -78,18 +78,26 @@ def resolve_asset(relative: str, root: Path | None = None) -> Path | None:
     return candidate
 
 
-def _file_response(path: Path) -> FileResponse:
+def _file_response(request: Request, path: Path) -> Response:
+    """The file, or 304 when the browser's cached copy (``If-None-Match``) is still current."""
     media_type = _CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
     headers = {**SECURITY_HEADERS, "Cache-Control": CACHE_CONTROL}
-    return FileResponse(path, media_type=media_type or "application/octet-stream", headers=headers)
+    response = FileResponse(
+        path, media_type=media_type or "application/octet-stream", headers=headers, stat_result=path.stat()
+    )
+    etag = response.headers.get("etag")
+    cached = request.headers.get("if-none-match")
+    if etag and cached and etag in {tag.strip() for tag in cached.split(",")}:
+        return Response(status_code=304, headers={**headers, "ETag": etag})
+    return response
 
 
 @router.get("/")
-async def playground_page() -> FileResponse:
+async def playground_page(request: Request) -> Response:
     index = resolve_asset(INDEX_FILE)
     if index is None:  # a broken install: say so instead of a bare 404
         raise HTTPException(status_code=500, detail="the playground files are missing from this install")
-    return _file_response(index)
+    return _file_response(request, index)
 
 
 @router.get(f"{WEB_PREFIX}/voices.json")
@@ -106,8 +114,8 @@ async def voice_catalogue() -> JSONResponse:
 
 
 @router.get(WEB_PREFIX + "/{asset_path:path}")
-async def playground_asset(asset_path: str) -> FileResponse:
+async def playground_asset(request: Request, asset_path: str) -> Response:
     asset = resolve_asset(asset_path)
     if asset is None:
         raise HTTPException(status_code=404, detail="Not found")
-    return _file_response(asset)
+    return _file_response(request, asset)

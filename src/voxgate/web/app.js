@@ -86,7 +86,7 @@ async function useKey(key, { announce = true } = {}) {
   } catch (error) {
     state.api = null;
     if (error instanceof ApiError && error.status === 401) forgetApiKey();
-    setStatus(ui.keyStatus, error.message, "error");
+    setStatus(ui.keyStatus, error.status === 401 ? "Not accepted." : "Could not check the key.", "error");
     showError(error.message);
     renderAgents([]);
     updateTalkButton();
