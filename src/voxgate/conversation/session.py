@@ -475,6 +475,22 @@ class Session:
         await self._checkpoint()
         expires_at = int(self._started_at + self.deps.max_duration_seconds)
         await self._send(SessionReady(session_id=self.session_id, expires_at=expires_at))
+        self._spawn(self._warm_llm(), "llm-warm")
+
+    async def _warm_llm(self) -> None:
+        """Prefill the system prompt and tools while the greeting plays or the user speaks, so the
+        first reply does not pay a cold prefill (about 3 s with tools for the embedded model)."""
+        warm = getattr(self.llm, "warm", None)
+        if warm is None or self.session_id is None:
+            return
+        try:
+            await warm(
+                self.ledger.to_messages(self.config.system_prompt, None),
+                ToolSet.of(self.config.tools).schemas(),
+                session_key=self.session_id,
+            )
+        except Exception:
+            logger.warning("prefilling the LLM prompt failed; the first reply will prefill", exc_info=True)
 
     async def _resume(self, session_id: str) -> None:
         try:
