@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     tts_voice_path: Path | None = None
     """A Piper voice .onnx (its .onnx.json beside it) to use instead of the packaged joe voice."""
     voice_map: str | None = None
-    """Overrides of the spec voice id -> installed voice mapping, e.g. ``ivy=piper:joe,james=espeak:en-us``."""
+    """Overrides of the spec voice id -> installed voice mapping,
+    e.g. ``ivy=piper:joe,james=espeak:en-us``."""
     model_cache_dir: Path | None = None
     """Where assembled model files are kept. Default: data_dir/models."""
 

@@ -50,8 +50,9 @@ class SpeechToText(Protocol):
     async def transcribe(
         self, audio: FloatAudio, *, keyterms: Sequence[str] = (), partial: bool = False
     ) -> str:
-        """Transcribe one utterance. ``partial=True`` marks a best-effort re-decode of a growing utterance:
-        an implementation may skip it (return ``""``) when a final decode is waiting or the budget is spent."""
+        """Transcribe one utterance. ``partial=True`` marks a best-effort re-decode of a growing
+        utterance: an implementation may skip it (return ``""``) when a final decode is waiting or the
+        budget is spent."""
         ...
 
 
