@@ -20,6 +20,8 @@ import base64
 import contextlib
 import json
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +148,7 @@ class ScriptedCaller:
         self._receiver: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
-        self._script: list[str] = []
+        self._script: deque[str] = deque()
         self._speech_start_at: float | None = None
         self._current: ReplyRecord | None = None
         self._closed = False
@@ -275,7 +277,7 @@ class ScriptedCaller:
                         break
                 else:
                     self.summary.max_send_lateness_ms = max(self.summary.max_send_lateness_ms, -delay * 1000)
-                frame = self._script.pop(0) if self._script else SILENCE_FRAME
+                frame = self._script.popleft() if self._script else SILENCE_FRAME
                 self._frames_sent += 1  # before the await: say() schedules after this frame
                 await self._send_text(frame)
                 self.summary.sent_audio_seconds = round(self._frames_sent * CHUNK_SECONDS, 3)
@@ -292,7 +294,7 @@ class ScriptedCaller:
         assert self._ws is not None
         await self._ws.send(text)
 
-    async def _wait(self, predicate: Any, within: float, what: str) -> None:
+    async def _wait(self, predicate: Callable[[], bool], within: float, what: str) -> None:
         deadline = time.monotonic() + within
         while not predicate():
             if self._closed:
