@@ -8,15 +8,19 @@ texts are deterministic and prove the captured audio reached the server at the r
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import httpx
+import pytest
+import redis
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import launch_chromium, open_playground, screenshot
 from tests.browser.fake_microphone import Utterance, write_script
 from tests.doubles import LONG_STORY
 from tests.live_server import LiveServer
+from tests.realtime.conftest import doubles_env
 
 WEATHER = "what is the weather in tokyo"
 STORY = "tell me a long story"
@@ -253,7 +257,7 @@ def test_reused_token_is_explained_and_retry_works(
         browser.close()
 
 
-def test_server_gone_mid_call_then_retry(
+def test_server_gone_mid_call_resume_attempt_and_retry(
     playwright_driver, browser_server: LiveServer, artifacts: Path, tmp_path: Path
 ) -> None:
     microphone = write_script(tmp_path / "microphone.wav", [Utterance(WEATHER, 1.0)], total_s=4.0)
@@ -264,29 +268,91 @@ def test_server_gone_mid_call_then_retry(
         create_agent(page, "Resilient agent")
         page.get_by_role("button", name="Talk").click()
         expect(page.locator("#connection-state")).to_have_text("Live", timeout=EVENT_TIMEOUT_MS)
-
-        port = browser_server.port
-        browser_server.stop()
-        expect(page.locator("#error-banner")).to_contain_text("connection to the server was lost")
-        expect(page.locator("#connection-state")).to_have_text("Disconnected (error)")
-        expect(page.get_by_role("button", name="Talk")).to_be_enabled()
-        screenshot(page, artifacts, "09-server-gone")
-
-        # While the server is down, Talk fails in words (token mint cannot reach it), not a hang.
-        page.get_by_role("button", name="Talk").click()
-        expect(page.locator("#error-banner")).to_contain_text("Cannot reach the voxgate server")
-        expect(page.get_by_role("button", name="Talk")).to_be_enabled()
-
-        browser_server.port = port
-        browser_server.start()
-        assert browser_server.port == port, "the port was taken meanwhile; the page cannot follow"
-        page.get_by_role("button", name="Talk").click()
-        expect(page.locator("#connection-state")).to_have_text("Live", timeout=EVENT_TIMEOUT_MS)
         expect(page.locator("#transcript .turn.user").first).to_have_text(
             f"You{WEATHER}", timeout=EVENT_TIMEOUT_MS
         )
+
+        # The server goes away mid-call: the page says so and keeps trying to resume the session.
+        port = browser_server.port
+        browser_server.stop()
+        expect(page.locator("#connection-state")).to_have_text("Reconnecting…")
+        expect(page.locator("#transcript")).to_contain_text("The connection dropped")
+        expect(page.get_by_role("button", name="Cancel")).to_be_enabled()
+        screenshot(page, artifacts, "09-server-gone-reconnecting")
+
+        # It comes back (same port), but a restarted single process has no memory of the session:
+        # the page's session.resume is refused and it says so in words, back to idle.
+        browser_server.port = port
+        browser_server.start()
+        assert browser_server.port == port, "the port was taken meanwhile; the page cannot follow"
+        expect(page.locator("#error-banner")).to_contain_text(
+            "could not be resumed", timeout=EVENT_TIMEOUT_MS
+        )
+        expect(page.locator("#connection-state")).to_have_text("Disconnected (error)")
+        screenshot(page, artifacts, "09b-resume-refused")
+
+        # A new call works.
+        page.get_by_role("button", name="Talk").click()
+        expect(page.locator("#connection-state")).to_have_text("Live", timeout=EVENT_TIMEOUT_MS)
+        expect(page.locator("#error-banner")).to_be_hidden()
+        expect(page.locator("#transcript .turn.user").first).to_have_text(
+            f"You{WEATHER}", timeout=EVENT_TIMEOUT_MS
+        )
+
+        # Gone again: the user cancels the reconnection; Talk while the server is down fails in words.
+        browser_server.stop()
+        expect(page.locator("#connection-state")).to_have_text("Reconnecting…")
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.locator("#connection-state")).to_have_text("Call ended")
+        page.get_by_role("button", name="Talk").click()
+        expect(page.locator("#error-banner")).to_contain_text("Cannot reach the voxgate server")
+        expect(page.get_by_role("button", name="Talk")).to_be_enabled()
     finally:
         browser.close()
+
+
+def test_resume_after_server_restart_with_redis_keeps_the_conversation(
+    playwright_driver, tmp_path: Path, artifacts: Path
+) -> None:
+    """With checkpoints in Redis, a restarted server still has the session: the page resumes it on a
+    new connection (fresh token) and the conversation goes on with its history."""
+    redis_url = os.environ.get("VOXGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
+    try:
+        redis.Redis.from_url(redis_url).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {redis_url}")
+    microphone = write_script(
+        tmp_path / "microphone.wav",
+        [Utterance(WEATHER, 1.0), Utterance("what did you say before", 14.0)],
+        total_s=18.0,
+    )
+    server = LiveServer(tmp_path / "server", env=doubles_env(VOXGATE_REDIS_URL=redis_url))
+    browser = launch_chromium(playwright_driver, microphone)
+    try:
+        server.start()
+        page = open_playground(browser, server)
+        enter_key(page, server.api_key)
+        create_agent(page, "Sticky agent")
+        page.get_by_role("button", name="Talk").click()
+        expect(page.locator("#connection-state")).to_have_text("Live", timeout=EVENT_TIMEOUT_MS)
+        first_answer = f"You said {WEATHER}."
+        expect(page.locator("#transcript .turn.agent", has_text=first_answer)).to_have_count(
+            1, timeout=EVENT_TIMEOUT_MS
+        )
+        session_line = page.locator("#transcript .turn.system").first.inner_text()
+
+        server.restart()
+        expect(page.locator("#transcript")).to_contain_text("resumed", timeout=EVENT_TIMEOUT_MS)
+        expect(page.locator("#connection-state")).to_have_text("Live")
+        resumed_line = page.locator("#transcript .turn.system", has_text="resumed").inner_text()
+        assert session_line.split("session ")[1] in resumed_line  # the same session id
+        expect(
+            page.locator("#transcript .turn.agent", has_text=f"Before I said: {first_answer}")
+        ).to_have_count(1, timeout=EVENT_TIMEOUT_MS)
+        screenshot(page, artifacts, "09c-resumed")
+    finally:
+        browser.close()
+        server.stop()
 
 
 def test_microphone_denied_is_explained_and_can_be_retried(

@@ -341,6 +341,9 @@ const listener = {
   ready(sessionId) {
     addLine("system", "", `Connected · session ${sessionId}`);
   },
+  resumed(sessionId) {
+    addLine("system", "", `Reconnected · session ${sessionId} resumed`);
+  },
   userSpeaking() {
     ui.partial.textContent = "…";
   },

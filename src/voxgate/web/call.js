@@ -8,6 +8,9 @@ import { TurnLatency } from "./latency.js";
 import { runToolCall } from "./tool_handler.js";
 
 const HANGUP_GRACE_MS = 3000;
+// The server keeps a dropped session for 30 s (PROTOCOL.md §10); try to resume it for most of that.
+const RESUME_WINDOW_MS = 25000;
+const RESUME_RETRY_MS = 1000;
 const TOKEN_WINDOW_SECONDS = 60;
 
 export class CallError extends Error {}
@@ -17,7 +20,7 @@ export class CallError extends Error {}
  *   state(state, detail)            "connecting" | "live" | "ending" | "idle"
  *   failed(message)                 the call ended because of a problem (in words)
  *   notice(message)                 a non-fatal problem reported by the server during the call
- *   ready(sessionId)
+ *   ready(sessionId) / resumed(sessionId)
  *   userPartial(text) / userFinal(text) / userSpeaking()
  *   replyStarted(replyId) / agentText(replyId, text, interrupted) / replyDone(replyId, status)
  *   toolCall(call) / toolResult(callId, {result, isError, state})   state: "sent" | "discarded"
@@ -48,6 +51,8 @@ export class VoiceCall {
     this.calls = new Map(); // call_id -> { call, replyId, replyDone, outcome, state }
     this.replyDoneIsLatest = false;
     this.hangupTimer = null;
+    this.onResumed = null; // set while a session.resume is in flight
+    this.endResumeAttempt = null; // resolves the pending resume attempt when the call is torn down
   }
 
   /** Start the call. Must be called from a user gesture (it creates the AudioContext). The microphone
@@ -100,9 +105,14 @@ export class VoiceCall {
 
   // --- WebSocket ---------------------------------------------------------------------------------
   #open(url) {
+    const ws = this.#connect(url);
+    ws.onopen = () => this.#send({ type: "session.update", session: { agent_id: this.agentId } });
+    ws.onclose = (close) => this.#onClose(close);
+  }
+
+  #connect(url) {
     const ws = new WebSocket(url);
     this.ws = ws;
-    ws.onopen = () => this.#send({ type: "session.update", session: { agent_id: this.agentId } });
     ws.onmessage = (message) => {
       let event;
       try {
@@ -113,7 +123,7 @@ export class VoiceCall {
       }
       this.#handle(event);
     };
-    ws.onclose = (close) => this.#onClose(close);
+    return ws;
   }
 
   #send(event) {
@@ -135,8 +145,62 @@ export class VoiceCall {
       return;
     }
     const code = close.code ? ` (code ${close.code}${close.reason ? `: ${close.reason}` : ""})` : "";
-    const what = this.ready ? "The connection to the server was lost" : "The server closed the connection before the session was ready";
-    this.#finish(`${what}${code}. Press Talk to start a new call.`);
+    if (this.ready) {
+      this.#resume(code);
+      return;
+    }
+    this.#finish(`The server closed the connection before the session was ready${code}. Press Talk to start a new call.`);
+  }
+
+  // A connection dropped without session.ended: resume the same session on a new connection with a
+  // fresh token (PROTOCOL.md §10), retrying while the server is unreachable, for RESUME_WINDOW_MS.
+  async #resume(code) {
+    this.ready = false;
+    this.ws = null;
+    this.#flushPlayback();
+    this.#setState("connecting", "Reconnecting…");
+    this.listener.notice(`The connection dropped${code}. Resuming the session…`);
+    const deadline = performance.now() + RESUME_WINDOW_MS;
+    while (this.state === "connecting" && performance.now() < deadline) {
+      let token = null;
+      try {
+        ({ token } = await this.api.mintToken({ expiresInSeconds: TOKEN_WINDOW_SECONDS }));
+      } catch {
+        // the server is not back yet
+      }
+      if (this.state !== "connecting") return;
+      if (token !== null) {
+        const outcome = await this.#attemptResume(token);
+        if (outcome !== "closed") return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, RESUME_RETRY_MS));
+    }
+    if (this.state === "connecting") {
+      this.#finish(`The connection to the server was lost${code} and the session could not be resumed. Press Talk to start a new call.`);
+    }
+  }
+
+  /** "ready" (resumed), "rejected" (the server refused: the call is over) or "closed" (try again). */
+  #attemptResume(token) {
+    return new Promise((resolve) => {
+      this.endResumeAttempt = () => resolve("rejected");
+      const ws = this.#connect(`${this.wsBase}/v1/ws?token=${encodeURIComponent(token)}`);
+      ws.onopen = () => this.#send({ type: "session.resume", session_id: this.sessionId });
+      ws.onclose = () => {
+        this.endResumeAttempt = null;
+        if (this.fatal) {
+          this.#finish(this.fatal);
+          resolve("rejected");
+        } else {
+          resolve("closed");
+        }
+      };
+      this.onResumed = () => {
+        this.endResumeAttempt = null;
+        ws.onclose = (close) => this.#onClose(close);
+        resolve("ready");
+      };
+    });
   }
 
   #handle(event) {
@@ -144,8 +208,16 @@ export class VoiceCall {
       case "session.ready":
         this.ready = true;
         this.sessionId = event.session_id;
-        this.listener.ready(event.session_id);
-        this.#openMicrophone();
+        if (this.onResumed) {
+          this.onResumed();
+          this.onResumed = null;
+          this.#setState(this.microphone ? "live" : "connecting", "Live");
+          this.listener.resumed(event.session_id);
+          if (!this.microphone) this.#openMicrophone();
+        } else {
+          this.listener.ready(event.session_id);
+          this.#openMicrophone();
+        }
         break;
       case "session.updated":
         break;
@@ -201,6 +273,9 @@ export class VoiceCall {
   #onSessionError(event) {
     const code = String(event.code || "");
     const message = describeSessionError(code, event.message || "");
+    if (this.onResumed && !RESUME_REFUSED_CODES.has(code.toLowerCase())) {
+      return; // a resume attempt hit a draining or busy instance: the close follows and we retry
+    }
     if (FATAL_CODES.has(code.toLowerCase()) || !this.ready) this.fatal = message;
     else this.listener.notice(message);
   }
@@ -300,6 +375,10 @@ export class VoiceCall {
     if (this.state === "idle") return;
     clearTimeout(this.hangupTimer);
     this.state = "idle";
+    this.onResumed = null;
+    const endResumeAttempt = this.endResumeAttempt;
+    this.endResumeAttempt = null;
+    endResumeAttempt?.();
     if (this.ws) {
       this.ws.onclose = null;
       this.ws.onmessage = null;
@@ -324,12 +403,19 @@ const FATAL_CODES = new Set([
   "session_expired", "agent_init_failed", "agent_timeout", "agent_not_found", "at_capacity", "concurrency_exceeded",
 ]);
 
+// Answers to session.resume that mean the session is gone for good (anything else is retried).
+const RESUME_REFUSED_CODES = new Set(["session_not_found", "session_forbidden", "forbidden", "unauthorized"]);
+
 export function describeSessionError(code, message) {
   switch (code.toLowerCase()) {
     case "unauthorized":
       return "The server rejected the session token: it expired or was already used. Press Talk to try again with a fresh token.";
     case "forbidden":
       return "This API key is not allowed to open voice sessions.";
+    case "session_not_found":
+      return "The call could not be resumed: the server no longer has this session. Press Talk to start a new call.";
+    case "session_forbidden":
+      return "The call could not be resumed: the session belongs to another account.";
     case "agent_not_found":
       return "The agent was not found: it may have been deleted. Pick another agent and press Talk again.";
     case "session_expired":
