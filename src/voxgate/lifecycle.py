@@ -138,6 +138,8 @@ def run_server(settings: Settings, workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT (then drain, see :func:`start_instance`)."""
     import uvicorn
 
+    from voxgate.api.log_redaction import redacting_log_config
+
     problem = workers_problem(settings, workers)
     if problem is not None:
         raise ValueError(problem)
@@ -145,6 +147,7 @@ def run_server(settings: Settings, workers: int = 1) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        "log_config": redacting_log_config(),  # one-time tokens in URLs are masked (token=***)
         "lifespan": "on",
         "timeout_graceful_shutdown": AFTER_DRAIN_SECONDS,
     }
