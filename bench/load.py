@@ -72,6 +72,8 @@ class LevelResult:
     frames: float = 0.0
     loop_lag_p99_ms: float | None = None
     loop_share_under_threshold: float | None = None
+    gc_long_pauses: float = 0.0
+    """Garbage collections that paused the process longer than the lag threshold."""
     server_cores: float | None = None
     rss_idle_mb: float | None = None
     rss_loaded_mb: float | None = None
@@ -196,6 +198,9 @@ async def _measure(
     loop_lag = after.histogram_since(before, "voxgate_event_loop_lag_seconds")
     result.loop_share_under_threshold = loop_lag.fraction_at_most(args.lag_p99_ms / 1000)
     result.loop_lag_p99_ms = _ms(loop_lag.quantile(0.99))
+    for generation in after.labelled("voxgate_gc_pause_seconds_count", "generation"):
+        pauses = after.histogram_since(before, "voxgate_gc_pause_seconds", generation=generation)
+        result.gc_long_pauses += pauses.count * (1 - (pauses.fraction_at_most(args.lag_p99_ms / 1000) or 1.0))
     cpu = (after.value("process_cpu_seconds_total") or 0) - (before.value("process_cpu_seconds_total") or 0)
     result.server_cores = cpu / window
     result.rss_loaded_mb = (after.value("process_resident_memory_bytes") or 0) / 1e6
@@ -227,6 +232,7 @@ def level_row(result: LevelResult, args: argparse.Namespace) -> list[str]:
             2,
         ),
         fmt(result.loop_lag_p99_ms, 1),
+        fmt(result.gc_long_pauses, 0),
         fmt(cores, 2),
         fmt(None if cores is None else 100 * cores / result.sessions, 2),
         fmt(result.rss_idle_mb, 0),
@@ -242,6 +248,7 @@ def level_row(result: LevelResult, args: argparse.Namespace) -> list[str]:
 
 HEADERS = [
     "sessions", "sustained", "frame lag p99 ms", "% frames <= threshold", "loop lag p99 ms",
+    "GC pauses > threshold",
     "server CPU cores", "CPU % of a core per session", "idle RSS MB", "MB per session", "turns",
     "v2v p50 ms", "v2v p95 ms", "problems", "client CPU cores", "client max late ms",
 ]  # fmt: skip

@@ -22,6 +22,7 @@ The recent turns (with the project of their session) are kept for the authentica
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections import deque
@@ -103,6 +104,12 @@ EVENT_LOOP_LAG_SECONDS = Histogram(
 )
 ASYNCIO_TASKS = Gauge("voxgate_asyncio_tasks", "Live asyncio tasks on the server's event loop.")
 THREADS = Gauge("voxgate_threads", "Live Python threads in the server process.")
+GC_PAUSE_SECONDS = Histogram(
+    "voxgate_gc_pause_seconds",
+    "Duration of Python garbage collections (they stop every thread, the event loop included).",
+    ["generation"],
+    buckets=LAG_BUCKETS,
+)
 
 EVENT_LOOP_PROBE_SECONDS = 0.1
 
@@ -273,3 +280,18 @@ def install() -> None:
     TURN_OBSERVERS.append(observe_turn)
     FRAME_LAG_OBSERVERS.append(observe_frame_lag)
     WAIT_OBSERVERS.append(observe_inference_wait)
+    gc.callbacks.append(_time_gc)
+
+
+_gc_started: dict[int, float] = {}
+
+
+def _time_gc(phase: str, info: dict[str, Any]) -> None:
+    """``gc.callbacks`` hook: observe each collection's pause per generation."""
+    thread = threading.get_ident()
+    if phase == "start":
+        _gc_started[thread] = time.perf_counter()
+    elif (started := _gc_started.pop(thread, None)) is not None:
+        GC_PAUSE_SECONDS.labels(generation=str(info.get("generation", "?"))).observe(
+            time.perf_counter() - started
+        )
