@@ -188,6 +188,7 @@ async def test_process_event_loop_and_task_gauges_are_exported(server: LiveServe
     assert (scraped.value("voxgate_asyncio_tasks") or 0) >= 1
     assert (scraped.value("voxgate_threads") or 0) >= 1
     assert scraped.value("process_cpu_seconds_total") is not None
+    assert scraped.total("voxgate_gc_pause_seconds_count") > 0  # a server allocating at all collects gen 0
 
 
 async def test_inference_executor_exports_queue_depth_and_wait() -> None:
