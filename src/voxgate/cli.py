@@ -7,7 +7,6 @@ command line override them.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -48,10 +47,6 @@ def serve(
         settings.host = host
     if port is not None:
         settings.port = port
-    # voxgate's own loggers (e.g. one "turn {...}" line per turn from voxgate.turns) print to stderr.
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     run_server(settings, workers=workers)
 
 

@@ -147,7 +147,7 @@ def run_server(settings: Settings, workers: int = 1) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
-        "log_config": redacting_log_config(),  # one-time tokens in URLs are masked (token=***)
+        "log_config": _with_voxgate_logger(redacting_log_config(), settings.log_level),
         "lifespan": "on",
         "timeout_graceful_shutdown": AFTER_DRAIN_SECONDS,
     }
@@ -159,6 +159,26 @@ def run_server(settings: Settings, workers: int = 1) -> None:
     # Migrate and create the first key once, here, so that the workers do not race for it.
     asyncio.run(_prepare_database(settings))
     uvicorn.run("voxgate.lifecycle:app_from_environment", factory=True, workers=workers, **options)
+
+
+def _with_voxgate_logger(config: dict[str, Any], level: str) -> dict[str, Any]:
+    """uvicorn's log config (one-time tokens in URLs masked, token=***) plus voxgate's own loggers, e.g. one
+    ``turn {...}`` line per turn from ``voxgate.turns``, printed to stderr in every worker."""
+    from voxgate.api.log_redaction import FILTER_NAME
+
+    config["formatters"]["voxgate"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["voxgate"] = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "voxgate",
+        "filters": [FILTER_NAME],
+    }
+    config.setdefault("loggers", {})["voxgate"] = {
+        "handlers": ["voxgate"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 async def _prepare_database(settings: Settings) -> None:
