@@ -298,12 +298,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.cores = os.cpu_count() or 1
     if args.duration is not None and not 5 <= args.duration <= 1800:
         parser.error("--duration must be between 5 and 1800 seconds")
+    if args.levels is not None:
+        levels_for("instant", args)  # fail before any speech is synthesised
     return args
 
 
 def levels_for(stack: str, args: argparse.Namespace) -> list[int]:
     text = args.levels or DEFAULT_LEVELS[stack]
-    levels = sorted({int(x) for x in text.split(",") if x.strip()})
+    try:
+        levels = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        levels = []
     if not levels or levels[0] < 1 or levels[-1] > 2000:
         raise SystemExit("--levels must be session counts between 1 and 2000")
     return levels
