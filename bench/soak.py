@@ -1,7 +1,8 @@
 """Soak: sessions connect, talk, interrupt and disconnect in a loop; the server must not leak or fail.
 
 One server (real Silero VAD, instant provider doubles; the STT double hears "tell me a long story", so
-every answer is a ~6 s story) and ``--sessions`` workers. Each worker loops until ``--duration`` is over:
+every answer is a ~6 s story) and ``--sessions`` workers. Each worker loops, first for ``--warmup`` seconds,
+then (after the server has gone idle once) for the measured ``--duration``:
 
 1. connect and configure; say a line; as soon as the agent's story is playing, say another line over
    it (a barge-in: the story must end ``interrupted``); let the answer to that play to the end;
@@ -9,17 +10,18 @@ every answer is a ~6 s story) and ``--sessions`` workers. Each worker loops unti
    audio sent) or just drop the connection (1 in 4; the session stays resumable for the grace period);
 3. reconnect after up to 0.5 s.
 
-The server's ``/metrics`` is sampled every ``--sample-every`` seconds. Reported: cycles, turns, barge-ins,
-errors (client-side events, the server's error counters, tracebacks in its log), RSS growth from the end
-of ``--warmup`` to the end (target < 5 %), and leaked asyncio tasks, threads and file descriptors: the
-idle server after one warm-up session, against the idle server after the soak once every dropped
-session's grace period has passed.
+Reported: cycles, turns, barge-ins, errors (client-side events, the server's error counters, tracebacks
+in its log) and the leak check: the idle server after the warm-up against the idle server after the soak,
+both taken once every dropped session's grace period has passed: RSS growth (target < 5 %), asyncio
+tasks, threads and open file descriptors (target: no growth). The warm-up runs the same load so that what
+is sized by concurrency (the database connection pool and its threads) is at its working size in both.
+``/metrics`` is also sampled every ``--sample-every`` seconds during the soak (RSS under load, fds, tasks).
 
 Short check (about 1 minute):
 
     .venv/bin/python bench/soak.py --sessions 3 --duration 30 --warmup 10
 
-Full run (12 minutes):
+Full run (about 11 minutes):
 
     .venv/bin/python bench/soak.py --output soak.md
 """
@@ -173,14 +175,37 @@ def errors_total(scraped: Scrape) -> float:
     return scraped.total("voxgate_session_errors_total") + scraped.total("voxgate_reply_errors_total")
 
 
-def rss_growth(samples: list[Sample], warmup: float) -> tuple[float | None, float | None, float | None]:
-    """(RSS after warm-up, RSS at the end, growth %), each RSS the median of 3 samples."""
-    after = [s.rss_mb for s in samples if s.at >= warmup]
-    if len(after) < 2:
-        return None, None, None
-    window = max(1, min(3, len(after) // 2))
-    start, end = statistics.median(after[:window]), statistics.median(after[-window:])
-    return start, end, (end - start) / start * 100
+def loaded_rss(samples: list[Sample], sessions: int) -> tuple[float | None, float | None]:
+    """Median RSS of the first and of the last 3 samples taken while most sessions were connected."""
+    loaded = [s.rss_mb for s in samples if s.active >= max(1, sessions // 2)]
+    if len(loaded) < 2:
+        return None, None
+    window = max(1, min(3, len(loaded) // 2))
+    return statistics.median(loaded[:window]), statistics.median(loaded[-window:])
+
+
+async def run_phase(
+    ws_url: str, api_key: str, lines: list[EncodedLine], args: argparse.Namespace, seconds: float,
+    counts: SoakCounts, seed: int,
+) -> float:  # fmt: skip
+    """Every worker loops for ``seconds`` (a started cycle finishes); returns the time taken."""
+    if seconds <= 0:
+        return 0.0
+    started = time.monotonic()
+    stop_at = started + seconds
+    await asyncio.gather(
+        *(
+            worker(seed + i, ws_url, api_key, lines, stop_at, counts, args.reply_timeout)
+            for i in range(args.sessions)
+        )
+    )
+    return time.monotonic() - started
+
+
+async def settle(base_url: str, http: httpx.AsyncClient, args: argparse.Namespace) -> Scrape:
+    """The idle server, once the dropped sessions' resume grace periods have run out."""
+    await asyncio.sleep(args.resume_grace + SETTLE_SECONDS)
+    return await wait_idle(base_url, http, 30)
 
 
 async def soak(args: argparse.Namespace, lines: list[EncodedLine]) -> str:
@@ -200,85 +225,75 @@ async def soak(args: argparse.Namespace, lines: list[EncodedLine]) -> str:
             server.stop()
 
 
+LEAK_MEASURES = ("asyncio tasks", "threads", "open file descriptors")
+
+
 async def _soak(
     base_url: str, ws_url: str, api_key: str, http: httpx.AsyncClient, args: argparse.Namespace,
     lines: list[EncodedLine], log_text: Callable[[], str],
 ) -> str:  # fmt: skip
+    # Warm-up under the same load, so that whatever is sized by concurrency (the database connection pool
+    # and its threads, allocator arenas) reaches its working size before the baseline is taken.
     warm = SoakCounts()
-    await cycle(ws_url, api_key, lines, random.Random(0), warm, drop=False, reply_timeout=args.reply_timeout)
-    await asyncio.sleep(SETTLE_SECONDS)
-    idle_before = await wait_idle(base_url, http, 30)
+    await run_phase(ws_url, api_key, lines, args, args.warmup, warm, seed=1000)
+    idle_before = await settle(base_url, http, args)
     counts = SoakCounts(problems=[f"warm-up: {p}" for p in warm.problems])
     samples: list[Sample] = []
     started = time.monotonic()
-    stop_at = started + args.duration
     watch = asyncio.create_task(sampler(base_url, http, args.sample_every, started, samples))
-    workers = [
-        asyncio.create_task(worker(i, ws_url, api_key, lines, stop_at, counts, args.reply_timeout))
-        for i in range(args.sessions)
-    ]
-    await asyncio.gather(*workers)
-    elapsed = time.monotonic() - started
+    elapsed = await run_phase(ws_url, api_key, lines, args, args.duration, counts, seed=0)
     watch.cancel()
     await asyncio.gather(watch, return_exceptions=True)
-    await asyncio.sleep(args.resume_grace + SETTLE_SECONDS)  # the dropped sessions' grace periods run out
-    idle_after = await wait_idle(base_url, http, 30)
+    idle_after = await settle(base_url, http, args)
     server_errors = errors_total(idle_after) - errors_total(idle_before)
     tracebacks = log_text().count("Traceback")
     before, after = idle_snapshot(idle_before), idle_snapshot(idle_after)
-    rss_start, rss_end, growth = rss_growth(samples, args.warmup)
+    growth = (after["RSS MB"] - before["RSS MB"]) / before["RSS MB"] * 100 if before["RSS MB"] else None
+    loaded_start, loaded_end = loaded_rss(samples, args.sessions)
 
     leak_rows = [
-        [name, fmt(before[name], 0), fmt(after[name], 0), fmt(after[name] - before[name], 0)]
-        for name in ("asyncio tasks", "threads", "open file descriptors", "active sessions")
-    ]
-    leaks = {
-        name: after[name] - before[name] for name in ("asyncio tasks", "threads", "open file descriptors")
-    }
+        [name, *(fmt(value, 1 if name == "RSS MB" else 0)
+                 for value in (before[name], after[name], after[name] - before[name]))]
+        for name in (*LEAK_MEASURES, "active sessions", "RSS MB")
+    ]  # fmt: skip
     verdicts = [
         ("no client-visible error, every barge-in effective", not counts.problems),
         ("no server error counted, no traceback in the log", server_errors == 0 and tracebacks == 0),
-        (
-            f"RSS growth after warm-up < {RSS_GROWTH_TARGET:.0f} %",
-            growth is not None and growth < RSS_GROWTH_TARGET,
-        ),
-        ("no leaked task, thread or file descriptor", all(v <= 0 for v in leaks.values())),
+        (f"idle RSS growth < {RSS_GROWTH_TARGET:.0f} %", growth is not None and growth < RSS_GROWTH_TARGET),
+        ("no leaked task, thread or file descriptor", all(after[m] <= before[m] for m in LEAK_MEASURES)),
         ("no session left active", after["active sessions"] == 0),
     ]
-    series = [s for s in samples if s.at >= args.warmup]
-    stride = max(1, len(series) // 12)
+    stride = max(1, len(samples) // 12)
     sample_rows = [
         [f"{s.at:.0f}", fmt(s.rss_mb, 1), fmt(s.fds, 0), fmt(s.tasks, 0), fmt(s.threads, 0), fmt(s.active, 0)]
-        for s in series[::stride]
+        for s in samples[::stride]
     ]
+    measures = [
+        ["measured soak (s)", f"{elapsed:.0f}, after {args.warmup:.0f} s of warm-up under the same load"],
+        ["concurrent sessions", str(args.sessions)],
+        ["cycles (connect … disconnect)",
+         f"{counts.cycles} ({counts.ended} ended, {counts.dropped} dropped)"],
+        ["turns", str(counts.turns)],
+        ["barge-ins that interrupted", f"{counts.barge_ins_effective} of {counts.barge_ins}"],
+        ["answers after a barge-in cut by the caller again", str(counts.answers_cut)],
+        ["client-visible problems", str(len(counts.problems))],
+        ["server error events (delta)", fmt(server_errors, 0)],
+        ["tracebacks in the server log", str(tracebacks)],
+        ["idle RSS after warm-up -> after soak (MB)",
+         f"{fmt(before['RSS MB'], 1)} -> {fmt(after['RSS MB'], 1)}"],
+        ["idle RSS growth", f"{fmt(growth, 2)} %"],
+        ["RSS under load, start -> end (MB)", f"{fmt(loaded_start, 1)} -> {fmt(loaded_end, 1)}"],
+    ]  # fmt: skip
     out = [
         "### Soak",
         "",
-        table(
-            ["measure", "value"],
-            [
-                ["duration (s)", f"{elapsed:.0f} (warm-up {args.warmup:.0f})"],
-                ["concurrent sessions", str(args.sessions)],
-                [
-                    "cycles (connect … disconnect)",
-                    f"{counts.cycles} ({counts.ended} ended, {counts.dropped} dropped)",
-                ],
-                ["turns", str(counts.turns)],
-                ["barge-ins that interrupted", f"{counts.barge_ins_effective} of {counts.barge_ins}"],
-                ["answers after a barge-in cut by the caller again", str(counts.answers_cut)],
-                ["client-visible problems", str(len(counts.problems))],
-                ["server error events (delta)", fmt(server_errors, 0)],
-                ["tracebacks in the server log", str(tracebacks)],
-                ["RSS after warm-up -> end (MB)", f"{fmt(rss_start, 1)} -> {fmt(rss_end, 1)}"],
-                ["RSS growth after warm-up", f"{fmt(growth, 2)} %"],
-            ],
-        ),
+        table(["measure", "value"], measures),
         "",
-        "Idle server before and after (leak check):",
+        "Idle server after warm-up and after the soak (leak check):",
         "",
-        table(["", "before", "after", "delta"], leak_rows),
+        table(["", "after warm-up", "after soak", "delta"], leak_rows),
         "",
-        "Samples after warm-up:",
+        "Samples during the soak:",
         "",
         table(["t (s)", "RSS MB", "open fds", "asyncio tasks", "threads", "active sessions"], sample_rows),
         "",
@@ -293,8 +308,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=10, help="concurrent workers (default 10)")
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds of soak (default 600)")
-    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before RSS counts (default 60)")
+    parser.add_argument("--duration", type=float, default=600.0, help="measured seconds (default 600)")
+    parser.add_argument(
+        "--warmup", type=float, default=60.0, help="seconds of the same load before the baseline (default 60)"
+    )
     parser.add_argument(
         "--sample-every", type=float, default=10.0, help="metrics sampling period (default 10)"
     )
@@ -307,8 +324,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--sessions must be between 1 and 200")
     if not 10 <= args.duration <= 7200:
         parser.error("--duration must be between 10 and 7200 seconds")
-    if not 0 <= args.warmup < args.duration:
-        parser.error("--warmup must be shorter than --duration")
+    if not 0 <= args.warmup <= 3600:
+        parser.error("--warmup must be between 0 and 3600 seconds")
     if not 1 <= args.sample_every <= 60:
         parser.error("--sample-every must be between 1 and 60 seconds")
     return args
