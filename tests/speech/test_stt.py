@@ -75,6 +75,23 @@ async def test_partial_is_skipped_while_a_decode_is_queued_or_running(stt: Whisp
     assert "weather" in (await stt.transcribe(audio[: len(audio) * 2 // 3], partial=True)).lower()
 
 
+async def test_a_final_never_queues_behind_a_running_partial(stt: WhisperSTT) -> None:
+    audio = piper_speech(PIPER_SENTENCES[0])
+    partial = asyncio.create_task(stt.transcribe(audio[: len(audio) * 2 // 3], partial=True))
+    await asyncio.sleep(0)  # the partial's decode is submitted
+    assert stt.partial_executor.queue_depth == 1
+    final = asyncio.create_task(stt.transcribe(audio))
+    await asyncio.sleep(0)
+    # the final went to its own executor, with nothing ahead of it, next to the running partial ...
+    assert stt.executor.queue_depth == 1
+    # ... and a second partial is not started while one runs
+    skipped_before = stt.partials_skipped
+    assert await stt.transcribe(audio, partial=True) == ""
+    assert stt.partials_skipped == skipped_before + 1
+    assert "weather" in (await final).lower()
+    assert "weather" in (await partial).lower()
+
+
 async def test_degenerate_audio_gives_empty_text_not_an_error(stt: WhisperSTT) -> None:
     assert await stt.transcribe(np.zeros(0, dtype=np.float32)) == ""
     assert await stt.transcribe(silence(0.05)) == ""

@@ -162,7 +162,7 @@ class Reply:
 
     # --- stage 1: text ----------------------------------------------------------------------------
     async def _write(self, chunks: asyncio.Queue[str | None]) -> None:
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(min_clause_words=3)
         timings = self.context.timings
         try:
             if self._fixed_text is not None:

@@ -12,7 +12,9 @@ silence timers whatever the network or CPU load. When the client stops streaming
 reports the gap with :meth:`TurnTaker.on_gap`.
 
 End of turn (after the user's last voiced frame):
-- at ``quick_pause_ms`` of silence the final decode starts speculatively and the end-of-turn model is asked;
+- at ``speculative_pause_ms`` of silence the final decode starts speculatively (the transcript is then
+  usually ready when the turn ends; it is discarded if the user goes on);
+- at ``quick_pause_ms`` of silence the end-of-turn model is asked;
 - if it says complete (p >= ``complete_probability``) the turn ends at once;
 - otherwise it ends at ``min_silence``; if the model is confident the turn is unfinished
   (p < ``unfinished_probability``) it waits until ``max_silence``; ``max_silence`` always forces the end.
@@ -50,7 +52,10 @@ class TurnTuning:
     """Consecutive voiced VAD frames (32 ms each) that start speech."""
     stop_hysteresis: float = 0.15
     """A frame counts as silence below ``vad_threshold - stop_hysteresis``."""
+    speculative_pause_ms: int = 80
+    """Silence after which the final decode starts speculatively (discarded if the user goes on)."""
     quick_pause_ms: int = 250
+    """Silence after which the end-of-turn model is asked (a confident "complete" ends the turn here)."""
     complete_probability: float = 0.5
     unfinished_probability: float = 0.1
     barge_in_ms: int = 400
@@ -335,16 +340,23 @@ class TurnTaker:
             if silence_ms >= tuning.quick_pause_ms:
                 self._drop(utterance)
             return
-        if silence_ms >= min(tuning.quick_pause_ms, td.min_silence) and utterance.speculative_samples is None:
+        if (
+            silence_ms >= min(tuning.speculative_pause_ms, td.min_silence)
+            and utterance.speculative_samples is None
+        ):
             utterance.speculative_samples = utterance.samples
             utterance.speculative_text = None
             self._speculative = self._spawn(
                 utterance, "final", self._transcribe(utterance.audio(), partial=False)
             )
-            if self._detector is not None:
-                utterance.detector_samples = utterance.samples
-                utterance.detector_probability = None
-                self._spawn(utterance, "detector", self._completion(utterance.audio()))
+        if (
+            self._detector is not None
+            and silence_ms >= min(tuning.quick_pause_ms, td.min_silence)
+            and utterance.detector_samples is None
+        ):
+            utterance.detector_samples = utterance.samples
+            utterance.detector_probability = None
+            self._spawn(utterance, "detector", self._completion(utterance.audio()))
         if silence_ms >= self._end_after_ms(utterance):
             self._end_turn(utterance, signals)
 

@@ -2,12 +2,14 @@
 
 One utterance per call (the VAD has already segmented it): int8, beam 1, English, no timestamps, no
 VAD filter inside whisper, no conditioning on previous text. Key terms are passed as whisper's
-``hotwords`` prompt. Decodes run one at a time in the model's own ``InferenceExecutor``.
+``hotwords`` prompt.
 
-``partial=True`` decodes are best-effort: they are skipped (``""``) whenever any decode is queued or
-running, so a partial never queues in front of a final. A partial that is already running when the
-final arrives still finishes first (a CTranslate2 decode cannot be interrupted); that bounds the delay
-to one decode of the partial's audio.
+Finals and partials run in two executors over one model loaded with two CTranslate2 workers
+(``num_workers=2``; the weights are shared), so a final never queues behind a partial: a CTranslate2
+decode cannot be interrupted, and with one worker a partial started just before the user stopped would
+delay the final by a whole decode. Finals run one at a time. ``partial=True`` decodes are best-effort:
+they are skipped (``""``) while another partial runs or a final is queued or running, so they only use
+CPU that no final is waiting for.
 """
 
 from __future__ import annotations
@@ -62,11 +64,12 @@ class WhisperSTT:
             device="cpu",
             compute_type="int8",
             cpu_threads=self.threads,
-            num_workers=1,
+            num_workers=2,
             local_files_only=True,
         )
         self.multilingual = bool(self._model.model.is_multilingual)
         self.executor = InferenceExecutor("stt", threads=1)
+        self.partial_executor = InferenceExecutor("stt-partial", threads=1)
         self.partials_skipped = 0
 
     def decode(self, audio: FloatAudio, keyterms: Sequence[str] = ()) -> str:
@@ -92,11 +95,13 @@ class WhisperSTT:
         if len(audio) < MIN_UTTERANCE_SECONDS * INPUT_SAMPLE_RATE:
             return ""
         if partial:
-            if self.executor.queue_depth > 0:
+            if self.executor.queue_depth > 0 or self.partial_executor.queue_depth > 0:
                 self.partials_skipped += 1
                 return ""
             audio = audio[-int(MAX_UTTERANCE_SECONDS * INPUT_SAMPLE_RATE) :]
+            return await self.partial_executor.run(self.decode, audio, tuple(keyterms))
         return await self.executor.run(self.decode, audio, tuple(keyterms))
 
     def close(self) -> None:
         self.executor.shutdown()
+        self.partial_executor.shutdown()
