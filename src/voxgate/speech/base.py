@@ -71,6 +71,14 @@ class ToolSchema:
     description: str
     parameters: dict[str, Any]
 
+    def as_openai_tool(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry (also what Hugging Face chat templates expect)."""
+        parameters = self.parameters or {"type": "object", "properties": {}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCallRequest:

@@ -102,7 +102,7 @@ class ChatPromptRenderer:
     ) -> str:
         return self._template.render(
             messages=[message_to_template(message) for message in messages],
-            tools=[tool_to_template(tool) for tool in tools] or None,
+            tools=[tool.as_openai_tool() for tool in tools] or None,
             add_generation_prompt=add_generation_prompt,
             bos_token=self._bos_token,
             eos_token=self._eos_token,
@@ -132,14 +132,6 @@ def message_to_template(message: ChatMessage) -> dict[str, Any]:
     if message.tool_call_id is not None:
         rendered["tool_call_id"] = message.tool_call_id
     return rendered
-
-
-def tool_to_template(tool: ToolSchema) -> dict[str, Any]:
-    parameters = tool.parameters or {"type": "object", "properties": {}}
-    return {
-        "type": "function",
-        "function": {"name": tool.name, "description": tool.description, "parameters": parameters},
-    }
 
 
 class LlamaLLM:

@@ -57,14 +57,6 @@ def message_to_openai(message: ChatMessage) -> dict[str, Any]:
     return rendered
 
 
-def tool_to_openai(tool: ToolSchema) -> dict[str, Any]:
-    parameters = tool.parameters or {"type": "object", "properties": {}}
-    return {
-        "type": "function",
-        "function": {"name": tool.name, "description": tool.description, "parameters": parameters},
-    }
-
-
 class OpenAILLM:
     """:class:`~voxgate.speech.base.LanguageModel` over an OpenAI-compatible ``/chat/completions``."""
 
@@ -115,7 +107,7 @@ class OpenAILLM:
             "max_tokens": self.max_tokens,
         }
         if tools:
-            request["tools"] = [tool_to_openai(tool) for tool in tools]
+            request["tools"] = [tool.as_openai_tool() for tool in tools]
         tool_names = [tool.name for tool in tools]
         parser = ToolCallStreamParser(tool_names) if tools else None
         partial_calls: dict[int, _PartialToolCall] = {}
