@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from tests.doubles import DOUBLES_ENV, MS_PER_WORD, PHRASE_TONES, tone
 from tests.live_server import LiveServer
+from tests.realtime.conftest import INSTANT_AUDIO_ENV
 from tests.realtime.protocol_client import ProtocolClient
 from voxgate import observability
 from voxgate.audio.resample import resample, to_int16
@@ -32,7 +33,7 @@ POLL_SECONDS = 0.05
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {**DOUBLES_ENV, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**DOUBLES_ENV, **INSTANT_AUDIO_ENV, "PYTHONPATH": str(REPO_ROOT)}
     with LiveServer(tmp_path_factory.mktemp("metrics"), env=env) as live:
         yield live
 

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     resume_grace_seconds: float = 30.0
     agent_ready_timeout_seconds: float = 10.0
     max_session_duration_seconds: int = 10_800
+    max_sessions: int = Field(default=0, ge=0)
+    """Concurrent realtime sessions per process (``/v1/ws`` and Twilio media streams); a connection beyond
+    it gets ``at_capacity`` and close 1008. 0 = unlimited."""
+    input_rate_burst_seconds: float = Field(default=2.0, gt=0)
+    """How far ahead of real time a client's ``input.audio`` may run (a token bucket of audio seconds
+    refilled by the wall clock); audio beyond it is dropped and announced with ``audio_rate_violation``."""
     http_tools_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Hosts (names or IPs) that server-side HTTP tools may call even though they are private/loopback,
     and over plain http. Comma separated. Default: none (https and public addresses only)."""

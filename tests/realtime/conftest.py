@@ -17,6 +17,10 @@ RESUME_GRACE_SECONDS = 3
 
 Connect = Callable[..., Awaitable[ProtocolClient]]
 
+INSTANT_AUDIO_ENV = {"VOXGATE_INPUT_RATE_BURST_SECONDS": "3600"}
+"""For servers of tests that push whole utterances at once (``ProtocolClient.send_audio``), far faster
+than real time: they lift the input-rate limit explicitly. test_limits.py tests the default."""
+
 
 def doubles_env(**extra: str) -> dict[str, str]:
     return {
@@ -30,7 +34,7 @@ def doubles_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="package")
 def rt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("rt"), env=doubles_env())
+    server = LiveServer(tmp_path_factory.mktemp("rt"), env=doubles_env(**INSTANT_AUDIO_ENV))
     with server:
         yield server
 

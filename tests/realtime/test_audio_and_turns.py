@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from tests.live_server import LiveServer
-from tests.realtime.conftest import Connect, doubles_env, ready_client, silence, utterance
+from tests.realtime.conftest import (
+    INSTANT_AUDIO_ENV,
+    Connect,
+    doubles_env,
+    ready_client,
+    silence,
+    utterance,
+)
 from voxgate.audio.codecs import decode_audio
 
 
@@ -122,7 +129,7 @@ async def test_vad_threshold_is_honoured(connect: Connect) -> None:
 @pytest.fixture(scope="module")
 def silence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """No end-of-turn model: turns end on the silence timers alone."""
-    env = doubles_env(VOXGATE_TURN_DETECTOR="tests.doubles:no_turn_detector")
+    env = doubles_env(VOXGATE_TURN_DETECTOR="tests.doubles:no_turn_detector", **INSTANT_AUDIO_ENV)
     server = LiveServer(tmp_path_factory.mktemp("silence"), env=env)
     with server:
         yield server
@@ -159,7 +166,7 @@ async def test_min_silence_decides_turn_boundaries(connect: Connect, silence_ser
 @pytest.fixture(scope="module")
 def unsure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The end-of-turn model is sure the user has not finished: only max_silence ends a turn."""
-    env = doubles_env(VOXGATE_TEST_TURN_PROBABILITY="0.01")
+    env = doubles_env(VOXGATE_TEST_TURN_PROBABILITY="0.01", **INSTANT_AUDIO_ENV)
     server = LiveServer(tmp_path_factory.mktemp("unsure"), env=env)
     with server:
         yield server

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.live_server import LiveServer
-from tests.realtime.conftest import REPO_ROOT, Connect
+from tests.realtime.conftest import INSTANT_AUDIO_ENV, REPO_ROOT, Connect
 from voxgate.audio.codecs import decode_audio
 from voxgate.audio.resample import resample, to_float32
 from voxgate.config import Settings
@@ -44,6 +44,7 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
         "PYTHONPATH": str(REPO_ROOT),
         "VOXGATE_MODEL_CACHE_DIR": str(Settings().effective_model_cache_dir),
         "VOXGATE_PRELOAD_MODELS": "true",
+        **INSTANT_AUDIO_ENV,
     }
     server = LiveServer(tmp_path_factory.mktemp("embedded"), env=env, startup_timeout=180)
     with server:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.live_server import LiveServer
-from tests.realtime.conftest import doubles_env
+from tests.realtime.conftest import INSTANT_AUDIO_ENV, doubles_env
 from tests.realtime.protocol_client import ProtocolClient
 
 POSTGRES_URL = os.environ.get(
@@ -121,6 +121,7 @@ def cluster_env(database_url: str, redis_url: str, prefix: str, **extra: str) ->
         VOXGATE_SECRET_KEY="scale-test-" + secrets.token_hex(16),
         VOXGATE_RESUME_GRACE_SECONDS=str(GRACE_SECONDS),
         VOXGATE_SESSION_LEASE_SECONDS=str(LEASE_SECONDS),
+        **INSTANT_AUDIO_ENV,
         **extra,
     )
 

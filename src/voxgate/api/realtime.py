@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketState
 from voxgate import observability
 from voxgate.api.auth import authenticate_connection
 from voxgate.api.draining import session_drain
+from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
 from voxgate.conversation.session import (
@@ -52,10 +53,17 @@ CLOSE_AT_CONNECT = CloseCode.POLICY_VIOLATION
 class WebSocketSink:
     """Serialises events onto one WebSocket (one writer at a time)."""
 
-    def __init__(self, websocket: WebSocket, on_event: Callable[[ServerEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        on_event: Callable[[ServerEvent], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_close`` runs once, before the close frame is sent (the session is over by then)."""
         self._websocket = websocket
         self._lock = asyncio.Lock()
         self._on_event = on_event
+        self._on_close = on_close
         self.closed = False
 
     async def send(self, event: ServerEvent) -> None:
@@ -75,6 +83,8 @@ class WebSocketSink:
         if self.closed:
             return
         self.closed = True
+        if self._on_close is not None:
+            self._on_close()
         async with self._lock:
             with contextlib.suppress(Exception):
                 await self._websocket.close(code=code, reason=reason)
@@ -191,12 +201,32 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         return
     if identity is None:
         return
+    slot = session_slots(websocket.app.state).acquire()
+    if slot is None:
+        await _reject(
+            websocket,
+            ErrorCode.AT_CAPACITY,
+            f"this server is at capacity ({settings.max_sessions} sessions); retry shortly",
+            CLOSE_AT_CONNECT,
+        )
+        return
+    try:
+        await _run_session(websocket, identity, slot)
+    finally:
+        slot.release()
+
+
+async def _run_session(websocket: WebSocket, identity: tuple[str, float], slot: SessionSlot) -> None:
+    """One admitted connection: its session runs until either side ends it. The slot is given back as
+    soon as the session closes the socket (so a client that saw the close can connect again at once)."""
+    state = websocket.app.state
+    drain = session_drain(state)
     meter = observability.SessionMeter(identity[0])
-    sink = WebSocketSink(websocket, on_event=meter.on_event)
+    sink = WebSocketSink(websocket, on_event=meter.on_event, on_close=slot.release)
     session = Session(session_dependencies(websocket, *identity), drain.track(sink))
     session_task = asyncio.create_task(session.run(), name="session")
     try:
-        await _pump(websocket, session, session_task, settings.max_ws_message_bytes)
+        await _pump(websocket, session, session_task, state.settings.max_ws_message_bytes)
     finally:
         session.push(TransportClosed())
         await session_task

@@ -24,18 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from starlette.datastructures import MultiDict
 
+from voxgate import observability
 from voxgate.api.realtime import session_dependencies
 from voxgate.api.rest_errors import ApiError, error_body
+from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.config import Settings
 from voxgate.conversation.session import EventSink, Session
-from voxgate.protocol.errors import CloseCode
+from voxgate.protocol.errors import CloseCode, ErrorCode
 from voxgate.store import Store
-from voxgate.telephony.bridge import AGENT_ID_PARAMETER, TOKEN_PARAMETER, MediaStreamBridge, SessionOpener
+from voxgate.telephony.bridge import (
+    AGENT_ID_PARAMETER,
+    MAX_EARLY_FRAMES,
+    TOKEN_PARAMETER,
+    MediaStreamBridge,
+    SessionOpener,
+)
 from voxgate.telephony.phone_agent import phone_agent_loader
 from voxgate.telephony.webhook import (
     MEDIA_PATH,
@@ -55,6 +64,9 @@ STREAM_TOKEN_SECONDS = 60
 START_TIMEOUT_SECONDS = 10.0
 MAX_AGENT_ID_CHARS = 256
 TWIML_MEDIA_TYPE = "text/xml"
+EARLY_AUDIO_SECONDS = MAX_EARLY_FRAMES * 0.020
+"""Caller audio the bridge may replay at once on ``session.ready`` (20 ms frames it buffered itself):
+the input-rate burst of a phone session is at least this, so the replay is never dropped."""
 
 
 @router.post(VOICE_PATH, include_in_schema=False)
@@ -135,7 +147,9 @@ class WebSocketStreamTransport:
                 await self._websocket.close(code=code)
 
 
-def _session_opener(websocket: WebSocket) -> SessionOpener:
+def _session_opener(websocket: WebSocket, on_admitted: Callable[[SessionSlot], None]) -> SessionOpener:
+    """Redeems the stream credential, takes a session slot (``VOXGATE_MAX_SESSIONS``; handed to
+    ``on_admitted`` for release when the stream ends) and builds the call's Session."""
     settings: Settings = websocket.app.state.settings
 
     async def open_session(token: str, sink: EventSink) -> Session | None:
@@ -144,10 +158,17 @@ def _session_opener(websocket: WebSocket) -> SessionOpener:
         if grant is None:
             logger.warning("refused a Twilio media stream: invalid, expired or already used stream token")
             return None
+        slot = session_slots(websocket.app.state).acquire()
+        if slot is None:
+            observability.count_session_error(ErrorCode.AT_CAPACITY)
+            logger.warning("refused a Twilio media stream: at capacity (%d sessions)", settings.max_sessions)
+            return None
+        on_admitted(slot)
         limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
         deps = session_dependencies(websocket, grant.project_id, float(limit))
         deps.load_agent = phone_agent_loader(deps.load_agent)
         deps.acknowledged_playout = True
+        deps.input_rate_burst_seconds = max(settings.input_rate_burst_seconds, EARLY_AUDIO_SECONDS)
         return Session(deps, sink)
 
     return open_session
@@ -158,13 +179,18 @@ async def media_stream(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     await websocket.accept()
     transport = WebSocketStreamTransport(websocket)
+    admitted: list[SessionSlot] = []
     bridge = MediaStreamBridge(
-        transport, _session_opener(websocket), max_frame_chars=settings.max_ws_message_bytes
+        transport, _session_opener(websocket, admitted.append), max_frame_chars=settings.max_ws_message_bytes
     )
     try:
         await _pump(websocket, transport, bridge)
     finally:
-        await bridge.finish()
+        try:
+            await bridge.finish()
+        finally:
+            for slot in admitted:
+                slot.release()
 
 
 async def _pump(websocket: WebSocket, transport: WebSocketStreamTransport, bridge: MediaStreamBridge) -> None:

@@ -30,6 +30,7 @@ from voxgate.audio.codecs import AudioDecodeError, decode_base64_audio, sample_r
 from voxgate.audio.resample import StreamResampler, to_float32
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
+from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
@@ -176,6 +177,9 @@ class SessionDependencies:
     acknowledged_playout: bool = False
     """When true, an interrupted reply keeps only the audio the transport acknowledged with
     :class:`PlayoutAcknowledged` (the Twilio bridge), instead of the time-based playout estimate."""
+    input_rate_burst_seconds: float | None = None
+    """How far ahead of real time input audio may run (see conversation.input_rate); None: the setting
+    ``input_rate_burst_seconds``. A transport that replays audio it buffered itself may allow more."""
 
 
 def _new_id(prefix: str) -> str:
@@ -213,7 +217,10 @@ class Session:
         self._last_gap_report = 0.0
         self._pending_timings: TurnTimings | None = None
         self._audio_arrivals: deque[float] = deque()
-        """Arrival times of the queued input.audio frames (for the frame-processing lag)."""
+        """Arrival times of the queued input.audio frames (for the frame-processing lag and the rate)."""
+        self.input_rate = InputRateBudget(
+            deps.input_rate_burst_seconds or deps.settings.input_rate_burst_seconds
+        )
         self._closed = False
 
     # --- public surface ---------------------------------------------------------------------------
@@ -610,6 +617,18 @@ class Session:
         if pcm.size == 0:
             return
         rate = sample_rate_for(encoding)
+        arrived = self._audio_arrivals[0] if self._audio_arrivals else time.monotonic()
+        admission = self.input_rate.admit(pcm.size / rate, arrived)
+        if not admission.admitted:
+            if admission.announce:
+                await self._error(
+                    ProtocolError(
+                        ErrorCode.AUDIO_RATE_VIOLATION,
+                        "input.audio arrives faster than real time: audio more than "
+                        f"{self.input_rate.burst_seconds:g} s ahead of real time is dropped",
+                    )
+                )
+            return
         if self._decoder is None or self._decoder[0] != encoding:
             self._decoder = (encoding, StreamResampler(rate, INPUT_SAMPLE_RATE, dtype=np.float32))
         self._audio_seconds += pcm.size / rate
