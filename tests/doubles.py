@@ -47,6 +47,7 @@ PHRASES: dict[int, str] = {
     1000: "please hold the line",
     1100: "okay",
     1200: "check my order",
+    1300: "Thanks, that's all I needed. Goodbye.",
 }
 PHRASE_TONES: dict[str, int] = {text: freq for freq, text in PHRASES.items()}
 

@@ -135,11 +135,11 @@ def silence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
         yield server
 
 
-def _two_parts(pause_ms: float) -> np.ndarray:
+def _two_parts(pause_ms: float, phrase: str = "hello there") -> np.ndarray:
     return np.concatenate(
         [
-            utterance("hello there", speech_ms=500, silence_ms=pause_ms),
-            utterance("hello there", speech_ms=500)[1600:],
+            utterance(phrase, speech_ms=500, silence_ms=pause_ms),
+            utterance(phrase, speech_ms=500)[1600:],
             silence(1500),
         ]
     )
@@ -179,3 +179,17 @@ async def test_max_silence_forces_the_end_of_turn(connect: Connect, unsure_serve
     await client.send_audio(_two_parts(900))  # 900 ms < max_silence: still one turn
     await client.wait_for("transcript.user")
     assert client.non_audio_types().count("input.speech.stopped") == 1
+
+
+async def test_a_transcript_that_ends_a_sentence_overrules_a_hesitant_turn_model(
+    connect: Connect, unsure_server: LiveServer
+) -> None:
+    client = await connect(unsure_server)
+    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.wait_for("session.ready")
+    # The model says "unfinished" (0.01), but the words end a sentence: the 700 ms pause ends the turn.
+    await client.send_audio(_two_parts(700, "Thanks, that's all I needed. Goodbye."))
+    first = await client.wait_for("transcript.user")
+    second = await client.wait_for("transcript.user")
+    assert first["text"] == second["text"] == "Thanks, that's all I needed. Goodbye."
+    assert client.non_audio_types().count("input.speech.stopped") == 2

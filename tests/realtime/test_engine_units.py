@@ -21,6 +21,7 @@ from voxgate.conversation.http_tools import (
 )
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Alignment, SpokenSegment
+from voxgate.conversation.turns import reads_as_complete
 from voxgate.protocol.config import HttpSpec
 from voxgate.protocol.events import ProtocolError, parse_client_event
 from voxgate.store.checkpoints import ClaimOutcome, MemoryCheckpointStore, SessionCheckpoint
@@ -203,3 +204,21 @@ def test_parse_errors(frame: str, code: str, param: str | None) -> None:
 def test_lenient_parsing_ignores_unknown_fields_and_serialises_results() -> None:
     event = parse_client_event('{"type": "tool.result", "call_id": "c", "result": {"a": 1}, "extra": true}')
     assert event.result == '{"a":1}'  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("transcript", "complete"),
+    [
+        ("Thanks, that's all I needed. Goodbye.", True),
+        ("What time does the last train leave?", True),
+        ('He said "yes."', True),
+        ("I'd like a table for two at.", False),  # ends on a word that cannot end a sentence
+        ("I'd like a table for two at", False),  # no terminal punctuation
+        ("Well...", False),
+        ("Um.", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_reads_as_complete(transcript: str | None, complete: bool) -> None:
+    assert reads_as_complete(transcript) is complete

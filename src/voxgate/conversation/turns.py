@@ -65,6 +65,27 @@ class TurnTuning:
     max_utterance_ms: int = 30_000
 
 
+CONTINUATION_WORDS = frozenset(
+    {
+        "a", "an", "the", "and", "or", "but", "so", "because", "to", "at", "for", "of", "in", "on", "with",
+        "from", "by", "my", "your", "our", "their", "his", "her", "its", "is", "are", "was", "were", "um",
+        "uh", "er", "like", "if", "that", "which", "who", "then", "than", "as", "about", "into", "i",
+    }
+)  # fmt: skip
+"""Words a finished sentence does not end on: a transcript ending on one reads as cut off."""
+
+
+def reads_as_complete(transcript: str | None) -> bool:
+    """Whether a transcript ends a sentence: terminal punctuation (not an ellipsis) after a word that can
+    end one. Whisper punctuates from the words and the intonation, so this is a second opinion on the
+    end-of-turn model, not a replacement for it."""
+    text = (transcript or "").strip().rstrip("\"'”’)")
+    if not text.endswith((".", "?", "!")) or text.endswith(("..", "…")):
+        return False
+    words = text.rstrip(".?!").split()
+    return bool(words) and words[-1].lower().strip(",;:\"'“‘(") not in CONTINUATION_WORDS
+
+
 # --- signals to the session ------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
@@ -365,7 +386,9 @@ class TurnTaker:
         probability = utterance.detector_probability
         if probability is None:
             return td.min_silence
-        if probability >= self.tuning.complete_probability:
+        if probability >= self.tuning.complete_probability or reads_as_complete(utterance.speculative_text):
+            # A transcript that ends a sentence overrules a hesitant end-of-turn model: smart-turn judges
+            # some complete lines unfinished ("Thanks, that's all I needed. Goodbye." scored 0.01).
             return min(self.tuning.quick_pause_ms, td.min_silence)
         if probability < self.tuning.unfinished_probability:
             return td.max_silence
