@@ -147,6 +147,8 @@ class _Utterance:
     last_partial_text: str = ""
     speculative_samples: int | None = None
     speculative_text: str | None = None
+    speculative_complete: bool = False
+    """``reads_as_complete(speculative_text)``, computed once when the text arrives (not per frame)."""
     detector_samples: int | None = None
     detector_probability: float | None = None
     last_voiced_monotonic: float = 0.0
@@ -367,6 +369,7 @@ class TurnTaker:
         ):
             utterance.speculative_samples = utterance.samples
             utterance.speculative_text = None
+            utterance.speculative_complete = False
             self._speculative = self._spawn(
                 utterance, "final", self._transcribe(utterance.audio(), partial=False)
             )
@@ -386,7 +389,7 @@ class TurnTaker:
         probability = utterance.detector_probability
         if probability is None:
             return td.min_silence
-        if probability >= self.tuning.complete_probability or reads_as_complete(utterance.speculative_text):
+        if probability >= self.tuning.complete_probability or utterance.speculative_complete:
             # A transcript that ends a sentence overrules a hesitant end-of-turn model: smart-turn judges
             # some complete lines unfinished ("Thanks, that's all I needed. Goodbye." scored 0.01).
             return min(self.tuning.quick_pause_ms, td.min_silence)
@@ -421,6 +424,7 @@ class TurnTaker:
     def _invalidate_speculation(self, utterance: _Utterance) -> None:
         utterance.speculative_samples = None
         utterance.speculative_text = None
+        utterance.speculative_complete = False
         utterance.detector_samples = None
         utterance.detector_probability = None
         if self._speculative is not None and not self._speculative.done():
@@ -437,6 +441,7 @@ class TurnTaker:
                 signals.extend(self._finish(result.generation, result.value or ""))
             elif current and utterance is not None and utterance.speculative_samples == result.audio_samples:
                 utterance.speculative_text = result.value or ""
+                utterance.speculative_complete = reads_as_complete(utterance.speculative_text)
             return signals
         if not current or utterance is None:
             return signals
