@@ -14,7 +14,10 @@
     The bidirectional Media Streams socket. The credential arrives in ``start.customParameters``; an
     invalid, expired or reused one closes the socket (1008), which ends the call. A stream that sends no
     ``start`` within :data:`START_TIMEOUT_SECONDS` is closed too. Everything after ``start`` is
-    :class:`~voxgate.telephony.bridge.MediaStreamBridge`.
+    :class:`~voxgate.telephony.bridge.MediaStreamBridge`. A call is metered like a ``/v1/ws`` connection
+    (:class:`~voxgate.observability.SessionMeter` of the credential's project: active, started and ended
+    sessions, error codes, its turns in ``/metrics/turns``); a refused credential counts as
+    ``UNAUTHORIZED`` and a full server as ``at_capacity``, as on ``/v1/ws``.
 
 This module adapts HTTP/WebSocket to the bridge only; no conversation logic lives here.
 """
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response, WebSocket
@@ -37,6 +41,7 @@ from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.config import Settings
 from voxgate.conversation.session import EventSink, Session
 from voxgate.protocol.errors import CloseCode, ErrorCode
+from voxgate.protocol.events import ServerEvent
 from voxgate.store import Store
 from voxgate.telephony.bridge import (
     AGENT_ID_PARAMETER,
@@ -147,15 +152,47 @@ class WebSocketStreamTransport:
                 await self._websocket.close(code=code)
 
 
-def _session_opener(websocket: WebSocket, on_admitted: Callable[[SessionSlot], None]) -> SessionOpener:
-    """Redeems the stream credential, takes a session slot (``VOXGATE_MAX_SESSIONS``; handed to
-    ``on_admitted`` for release when the stream ends) and builds the call's Session."""
+class MeteredSink:
+    """The bridge as the session's sink, with each event shown to the call's meter before it goes out
+    (as ``/v1/ws`` does in its WebSocketSink)."""
+
+    def __init__(self, sink: EventSink, meter: observability.SessionMeter) -> None:
+        self._sink = sink
+        self._meter = meter
+
+    async def send(self, event: ServerEvent) -> None:
+        self._meter.on_event(event)
+        await self._sink.send(event)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._sink.close(code, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What an accepted stream holds until it ends: its session slot and its meter."""
+
+    slot: SessionSlot
+    meter: observability.SessionMeter
+
+    def release(self) -> None:
+        """Idempotent: the meter counts the session as ended once; the slot is given back once."""
+        try:
+            self.meter.close()
+        finally:
+            self.slot.release()
+
+
+def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], None]) -> SessionOpener:
+    """Redeems the stream credential, takes a session slot (``VOXGATE_MAX_SESSIONS``), meters the call
+    (both handed to ``on_admitted`` for release when the stream ends) and builds the call's Session."""
     settings: Settings = websocket.app.state.settings
 
     async def open_session(token: str, sink: EventSink) -> Session | None:
         store: Store | None = websocket.app.state.store
         grant = await store.tokens.redeem(token) if store is not None else None
         if grant is None:
+            observability.count_session_error(ErrorCode.UNAUTHORIZED)
             logger.warning("refused a Twilio media stream: invalid, expired or already used stream token")
             return None
         slot = session_slots(websocket.app.state).acquire()
@@ -163,13 +200,14 @@ def _session_opener(websocket: WebSocket, on_admitted: Callable[[SessionSlot], N
             observability.count_session_error(ErrorCode.AT_CAPACITY)
             logger.warning("refused a Twilio media stream: at capacity (%d sessions)", settings.max_sessions)
             return None
-        on_admitted(slot)
+        meter = observability.SessionMeter(grant.project_id)
+        on_admitted(Admission(slot, meter))
         limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
         deps = session_dependencies(websocket, grant.project_id, float(limit))
         deps.load_agent = phone_agent_loader(deps.load_agent)
         deps.acknowledged_playout = True
         deps.input_rate_burst_seconds = max(settings.input_rate_burst_seconds, EARLY_AUDIO_SECONDS)
-        return Session(deps, sink)
+        return Session(deps, MeteredSink(sink, meter))
 
     return open_session
 
@@ -179,7 +217,7 @@ async def media_stream(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     await websocket.accept()
     transport = WebSocketStreamTransport(websocket)
-    admitted: list[SessionSlot] = []
+    admitted: list[Admission] = []
     bridge = MediaStreamBridge(
         transport, _session_opener(websocket, admitted.append), max_frame_chars=settings.max_ws_message_bytes
     )
@@ -187,10 +225,10 @@ async def media_stream(websocket: WebSocket) -> None:
         await _pump(websocket, transport, bridge)
     finally:
         try:
-            await bridge.finish()
+            await bridge.finish()  # the session has ended (or was cancelled) when this returns
         finally:
-            for slot in admitted:
-                slot.release()
+            for admission in admitted:
+                admission.release()
 
 
 async def _pump(websocket: WebSocket, transport: WebSocketStreamTransport, bridge: MediaStreamBridge) -> None:
