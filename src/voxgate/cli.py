@@ -33,7 +33,7 @@ def serve(
         typer.Option(
             min=1,
             help="Worker processes sharing the port (one per core). More than one needs VOXGATE_REDIS_URL "
-            "(and a database every worker can reach).",
+            "(and a database every worker can reach); /metrics on any worker then reports all of them.",
         ),
     ] = 1,
 ) -> None:

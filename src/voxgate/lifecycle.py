@@ -6,15 +6,21 @@
   before the server's own shutdown begins. Everything it opens is closed by the app's shutdown callbacks.
 - :func:`run_server` is ``voxgate serve``: one process, or ``workers`` processes sharing one socket
   (uvicorn's supervisor, :func:`app_from_environment` as the app factory), which requires state every
-  worker can see: Redis for sessions (:func:`workers_problem`).
+  worker can see: Redis for sessions (:func:`workers_problem`). The workers also share their metrics
+  through a fresh directory made for the run (:func:`shared_metrics_directory`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
 import signal
+import tempfile
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -28,6 +34,9 @@ from voxgate.store.secret_box import SecretBox
 logger = logging.getLogger(__name__)
 
 DRAIN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+METRICS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's multiprocess mode (voxgate.observability); named here so that the supervisor does
+not import prometheus-client."""
 AFTER_DRAIN_SECONDS = 5
 """What uvicorn still waits for plain HTTP requests once the realtime sessions are drained."""
 
@@ -158,7 +167,32 @@ def run_server(settings: Settings, workers: int = 1) -> None:
         return
     # Migrate and create the first key once, here, so that the workers do not race for it.
     asyncio.run(_prepare_database(settings))
-    uvicorn.run("voxgate.lifecycle:app_from_environment", factory=True, workers=workers, **options)
+    with shared_metrics_directory():
+        uvicorn.run("voxgate.lifecycle:app_from_environment", factory=True, workers=workers, **options)
+
+
+@contextlib.contextmanager
+def shared_metrics_directory() -> Iterator[str]:
+    """A fresh, empty directory for the workers' metric files, in ``PROMETHEUS_MULTIPROC_DIR`` while the
+    block runs (the workers are spawned inside it and inherit it), then removed. One per server run, so
+    no count of an earlier run survives; it is made under ``TMPDIR`` (default ``/tmp``)."""
+    previous = os.environ.get(METRICS_DIRECTORY_ENV)
+    if previous:
+        logger.warning(
+            "%s=%s is ignored: voxgate serve --workers makes a fresh directory for each run",
+            METRICS_DIRECTORY_ENV,
+            previous,
+        )
+    directory = tempfile.mkdtemp(prefix="voxgate-metrics-")
+    os.environ[METRICS_DIRECTORY_ENV] = directory
+    try:
+        yield directory
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DIRECTORY_ENV, None)
+        else:
+            os.environ[METRICS_DIRECTORY_ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _with_voxgate_logger(config: dict[str, Any], level: str) -> dict[str, Any]:

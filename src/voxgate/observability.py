@@ -17,25 +17,65 @@ Feeds:
 
 The recent turns (with the project of their session) are kept for the authenticated JSON view
 ``GET /metrics/turns`` that the latency benchmark reads: :func:`recent_turns`.
+
+**Several worker processes** (``voxgate serve --workers N``) use prometheus-client's multiprocess mode:
+the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before the workers start
+(voxgate.lifecycle), every worker writes its metric values to files there, and :func:`exposition` on any
+worker merges them all. Counters and histograms are summed over every worker that ran; each gauge
+declares its ``multiprocess_mode`` (``livesum``: the sum over the live workers). What one process computes
+at scrape time (inference queue depth, ``process_*`` figures, tasks and threads) each worker samples into
+the files every :data:`WORKER_SAMPLE_SECONDS` (:class:`WorkerFigures`); a worker that exits is marked dead
+(:func:`mark_worker_dead`), and the gauges of one that died without saying so are dropped at the next scrape.
+The recent turns of every worker are mirrored to a small file per worker in the same directory, so
+``/metrics/turns`` lists them all. Without ``PROMETHEUS_MULTIPROC_DIR`` (one process) none of this runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import glob
+import json
+import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, Literal
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from voxgate.conversation.timings import FRAME_LAG_OBSERVERS, TURN_OBSERVERS, TurnTimings
 from voxgate.speech.executor import EXECUTORS, WAIT_OBSERVERS
+
+logger = logging.getLogger(__name__)
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's switch to multiprocess mode; it is read once, when prometheus-client is imported."""
+
+
+def multiprocess_directory() -> str | None:
+    """The directory of prometheus-client's multiprocess mode when this process runs in it, else None."""
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        return None
+    return os.environ.get(MULTIPROCESS_DIR_ENV) or None
+
 
 # --- per-turn stages ------------------------------------------------------------------------------
 TURN_STAGES: tuple[tuple[str, str, str], ...] = (
@@ -72,7 +112,11 @@ TURNS = Counter(
 )
 
 # --- sessions and errors --------------------------------------------------------------------------
-SESSIONS_ACTIVE = Gauge("voxgate_sessions_active", "Realtime sessions that are ready and connected.")
+SESSIONS_ACTIVE = Gauge(
+    "voxgate_sessions_active",
+    "Realtime sessions that are ready and connected.",
+    multiprocess_mode="livesum",
+)
 SESSIONS_STARTED = Counter(
     "voxgate_sessions_started", "Realtime sessions that reached session.ready (new or resumed)."
 )
@@ -102,8 +146,16 @@ EVENT_LOOP_LAG_SECONDS = Histogram(
     "How late the event loop woke a periodic timer (a busy loop delays every socket read).",
     buckets=LAG_BUCKETS,
 )
-ASYNCIO_TASKS = Gauge("voxgate_asyncio_tasks", "Live asyncio tasks on the server's event loop.")
-THREADS = Gauge("voxgate_threads", "Live Python threads in the server process.")
+ASYNCIO_TASKS = Gauge(
+    "voxgate_asyncio_tasks",
+    "Live asyncio tasks on the server's event loop (summed over the live workers).",
+    multiprocess_mode="livesum",
+)
+THREADS = Gauge(
+    "voxgate_threads",
+    "Live Python threads in the server process (summed over the live workers).",
+    multiprocess_mode="livesum",
+)
 GC_PAUSE_SECONDS = Histogram(
     "voxgate_gc_pause_seconds",
     "Duration of Python garbage collections (they stop every thread, the event loop included).",
@@ -112,10 +164,15 @@ GC_PAUSE_SECONDS = Histogram(
 )
 
 EVENT_LOOP_PROBE_SECONDS = 0.1
+WORKER_SAMPLE_SECONDS = 1.0
+"""Multiprocess mode: how often each worker writes its scrape-time figures (queue depth, process_*, tasks,
+threads) to the shared files; the worker answering a scrape writes its own just before."""
 
 
 class InferenceQueueCollector(Collector):
-    """``voxgate_inference_queue_depth{model}``: jobs waiting or running, summed over the live executors."""
+    """``voxgate_inference_queue_depth{model}``: jobs waiting or running, summed over the live executors.
+
+    One process only; in multiprocess mode the same figure comes from :class:`WorkerFigures`."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -123,15 +180,127 @@ class InferenceQueueCollector(Collector):
             "Inference jobs submitted and not finished (waiting plus running), per model.",
             labels=["model"],
         )
-        depth: dict[str, int] = {}
-        for executor in list(EXECUTORS):
-            depth[executor.name] = depth.get(executor.name, 0) + executor.queue_depth
-        for model, value in sorted(depth.items()):
+        for model, value in sorted(inference_queue_depth().items()):
             family.add_metric([model], value)
         yield family
 
 
+def inference_queue_depth() -> dict[str, int]:
+    """Jobs waiting or running per model, summed over this process's live executors."""
+    depth: dict[str, int] = {}
+    for executor in list(EXECUTORS):
+        depth[executor.name] = depth.get(executor.name, 0) + executor.queue_depth
+    return depth
+
+
 REGISTRY.register(InferenceQueueCollector())
+
+
+# --- several worker processes ---------------------------------------------------------------------
+PROCESS_GAUGE_MODES: dict[str, Literal["livesum", "livemin"]] = {
+    "process_virtual_memory_bytes": "livesum",
+    "process_resident_memory_bytes": "livesum",
+    "process_open_fds": "livesum",
+    "process_max_fds": "livemin",
+    "process_start_time_seconds": "livemin",
+}
+"""How the ``process_*`` gauges of prometheus-client's process collector add up over the live workers
+(memory and descriptors: the server's total; the descriptor limit: the tightest; the start time: the
+oldest live worker's). ``process_cpu_seconds_total`` stays a counter: the CPU of every worker that ran."""
+
+
+class WorkerFigures:
+    """Multiprocess mode: this worker's share of what one process computes at scrape time (custom
+    collectors cannot see other processes), written to the shared files by :meth:`sample`."""
+
+    def __init__(self) -> None:
+        self._queue_depth = Gauge(
+            "voxgate_inference_queue_depth",
+            "Inference jobs submitted and not finished (waiting plus running), per model, summed over the "
+            "live workers (sampled by each worker).",
+            ["model"],
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self._models: set[str] = set()
+        self._process = ProcessCollector(registry=None)
+        self._process_gauges: dict[str, Gauge] = {}
+        self._cpu = Counter(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds, summed over every worker that ran "
+            "(sampled by each worker).",
+            registry=None,
+        )
+        self._cpu_counted = 0.0
+
+    def sample(self) -> None:
+        depth = inference_queue_depth()
+        self._models.update(depth)
+        for model in self._models:
+            self._queue_depth.labels(model=model).set(depth.get(model, 0))
+        for family in self._process.collect():
+            for sample in family.samples:
+                if sample.name == "process_cpu_seconds_total":
+                    if sample.value > self._cpu_counted:
+                        self._cpu.inc(sample.value - self._cpu_counted)
+                        self._cpu_counted = sample.value
+                elif (mode := PROCESS_GAUGE_MODES.get(sample.name)) is not None:
+                    gauge = self._process_gauges.get(sample.name)
+                    if gauge is None:
+                        gauge = Gauge(
+                            sample.name,
+                            f"{family.documentation} ({mode} over the live workers).",
+                            multiprocess_mode=mode,
+                            registry=None,
+                        )
+                        self._process_gauges[sample.name] = gauge
+                    gauge.set(sample.value)
+
+
+_worker_figures: WorkerFigures | None = None
+
+
+def exposition() -> bytes:
+    """The Prometheus text of ``GET /metrics``: this process's registry, or in multiprocess mode every
+    worker's files merged."""
+    refresh_runtime_gauges()
+    directory = multiprocess_directory()
+    if directory is None:
+        return generate_latest(REGISTRY)
+    forget_dead_workers(directory)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    PlatformCollector(registry=registry)
+    return generate_latest(registry)
+
+
+def forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges of workers that died without :func:`mark_worker_dead` (killed, crashed)."""
+    pids: set[int] = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        pid = Path(path).stem.rsplit("_", 1)[-1]
+        if pid.isdigit():
+            pids.add(int(pid))
+    for pid in pids:
+        if not _process_exists(pid):
+            mark_process_dead(pid, directory)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def mark_worker_dead() -> None:
+    """Multiprocess mode: this worker is exiting; its live gauges no longer count (else a no-op)."""
+    directory = multiprocess_directory()
+    if directory is not None:
+        mark_process_dead(os.getpid(), directory)
 
 
 # --- recent turns for the JSON view ---------------------------------------------------------------
@@ -153,6 +322,9 @@ class RecordedTurn:
 
 
 RECENT_TURN_LIMIT = 2000
+TURN_FILE_PREFIX = "voxgate_turns_"
+"""Multiprocess mode: ``<dir>/voxgate_turns_<pid>.jsonl`` holds a worker's recent turns, one JSON object a
+line, at most twice :data:`RECENT_TURN_LIMIT` (it is rewritten from memory when it reaches that)."""
 _recent: deque[RecordedTurn] = deque(maxlen=RECENT_TURN_LIMIT)
 _session_projects: dict[str, str] = {}
 _lock = threading.Lock()
@@ -179,19 +351,93 @@ def observe_turn(timings: TurnTimings) -> None:
             TURN_STAGE_SECONDS.labels(stage=stage).observe(seconds)
     with _lock:
         project = _session_projects.get(timings.session_id)
-        _recent.append(RecordedTurn(project, timings, time.time()))
+        turn = RecordedTurn(project, timings, time.time())
+        _recent.append(turn)
+        _turn_mirror.write(turn)
 
 
-def recent_turns(project_id: str, session_ids: Iterable[str] | None = None) -> list[RecordedTurn]:
-    """The recent turns of ``project_id``'s sessions (oldest first), optionally only these sessions."""
+def recent_turns(project_id: str, session_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The recent turns of ``project_id``'s sessions (oldest first), optionally only these sessions, as
+    ``RecordedTurn.to_json()`` objects; in multiprocess mode those of every worker. Reads files then:
+    call it off the event loop."""
     wanted = set(session_ids) if session_ids is not None else None
     with _lock:
-        turns = list(_recent)
+        records = [_turn_record(turn) for turn in _recent]
+    directory = multiprocess_directory()
+    if directory is not None:
+        records.extend(_other_workers_turns(directory))
+        records.sort(key=lambda record: float(record["finished_at"]))
     return [
-        turn
-        for turn in turns
-        if turn.project_id == project_id and (wanted is None or turn.timings.session_id in wanted)
+        {key: value for key, value in record.items() if key != "project_id"}
+        for record in records
+        if record.get("project_id") == project_id and (wanted is None or record.get("session_id") in wanted)
     ]
+
+
+def _turn_record(turn: RecordedTurn) -> dict[str, Any]:
+    return {"project_id": turn.project_id, **turn.to_json()}
+
+
+def _other_workers_turns(directory: str) -> list[dict[str, Any]]:
+    own = os.path.join(directory, f"{TURN_FILE_PREFIX}{os.getpid()}.jsonl")
+    records: list[dict[str, Any]] = []
+    for path in glob.glob(os.path.join(directory, f"{TURN_FILE_PREFIX}*.jsonl")):
+        if path == own:
+            continue
+        try:
+            with open(path, encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:  # a line being written
+                        continue
+                    if isinstance(record, dict) and "finished_at" in record:
+                        records.append(record)
+        except OSError:  # rewritten or removed meanwhile
+            continue
+    return records
+
+
+class _TurnMirror:
+    """Multiprocess mode: appends each recent turn of this worker to its file (see :data:`TURN_FILE_PREFIX`);
+    called under ``_lock``. A write error is logged once and ends the mirroring."""
+
+    def __init__(self) -> None:
+        self._file: IO[str] | None = None
+        self._lines = 0
+        self._failed = False
+
+    def write(self, turn: RecordedTurn) -> None:
+        directory = multiprocess_directory()
+        if directory is None or self._failed:
+            return
+        try:
+            if self._file is None or self._lines >= 2 * RECENT_TURN_LIMIT:
+                self._rewrite(Path(directory) / f"{TURN_FILE_PREFIX}{os.getpid()}.jsonl")
+            else:
+                self._file.write(json.dumps(_turn_record(turn)) + "\n")
+                self._file.flush()
+                self._lines += 1
+        except OSError as exc:
+            self._failed = True
+            logger.warning(
+                "cannot share recent turns with the other workers (%s): /metrics/turns lists "
+                "only the turns of the worker that answers",
+                exc,
+            )
+
+    def _rewrite(self, path: Path) -> None:
+        """The file anew from the turns in memory (the newest included), replaced atomically."""
+        partial = path.with_suffix(".partial")
+        partial.write_text("".join(json.dumps(_turn_record(turn)) + "\n" for turn in _recent), "utf-8")
+        os.replace(partial, path)
+        if self._file is not None:
+            self._file.close()
+        self._file = path.open("a", encoding="utf-8")
+        self._lines = len(_recent)
+
+
+_turn_mirror = _TurnMirror()
 
 
 def observe_frame_lag(seconds: float) -> None:
@@ -251,12 +497,25 @@ class SessionMeter:
 
 # --- runtime ---------------------------------------------------------------------------------------
 def refresh_runtime_gauges() -> None:
-    """Set the asyncio-task and thread gauges; call it on the server's event loop."""
+    """Set the asyncio-task and thread gauges (in multiprocess mode also this worker's
+    :class:`WorkerFigures`); call it on the server's event loop."""
+    global _worker_figures
     try:
         ASYNCIO_TASKS.set(len(asyncio.all_tasks()))
     except RuntimeError:  # no running loop
         pass
     THREADS.set(threading.active_count())
+    if multiprocess_directory() is not None:
+        if _worker_figures is None:
+            _worker_figures = WorkerFigures()
+        _worker_figures.sample()
+
+
+async def sample_worker_figures(period: float = WORKER_SAMPLE_SECONDS) -> None:
+    """Multiprocess mode: run forever, refreshing this worker's scrape-time figures every ``period``."""
+    while True:
+        refresh_runtime_gauges()
+        await asyncio.sleep(period)
 
 
 async def watch_event_loop(period: float = EVENT_LOOP_PROBE_SECONDS) -> None:

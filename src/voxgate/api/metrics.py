@@ -6,6 +6,11 @@ latency benchmark reads the server-side stages of its own sessions there.
 
 Including this router installs the observers (voxgate.observability) and, through the router's lifespan,
 runs the event-loop lag probe while the server is up.
+
+Under ``voxgate serve --workers N`` (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``) any
+worker answers both for all workers: ``/metrics`` merges every worker's metric files and
+``/metrics/turns`` every worker's recent turns; the lifespan also samples this worker's scrape-time
+figures and marks the worker dead when it stops (voxgate.observability).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, Field
 
 from voxgate import observability
@@ -29,13 +34,18 @@ MAX_TURNS = observability.RECENT_TURN_LIMIT
 
 @contextlib.asynccontextmanager
 async def _probe_event_loop(app: FastAPI) -> AsyncIterator[None]:
-    probe = asyncio.create_task(observability.watch_event_loop(), name="event-loop-lag-probe")
+    tasks = [asyncio.create_task(observability.watch_event_loop(), name="event-loop-lag-probe")]
+    if observability.multiprocess_directory() is not None:
+        tasks.append(asyncio.create_task(observability.sample_worker_figures(), name="worker-metrics"))
     try:
         yield
     finally:
-        probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        observability.mark_worker_dead()
 
 
 observability.install()
@@ -50,8 +60,7 @@ router = APIRouter(tags=["observability"], lifespan=_probe_event_loop)
     summary="Prometheus metrics",
 )
 async def metrics() -> Response:
-    observability.refresh_runtime_gauges()
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    return Response(observability.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 class TurnRecord(BaseModel):
@@ -84,5 +93,8 @@ async def recent_turns(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_TURNS, description="At most this many, newest last.")] = 200,
 ) -> TurnList:
-    turns = observability.recent_turns(principal.project_id, session_id)[-limit:]
-    return TurnList(turns=[TurnRecord(**turn.to_json()) for turn in turns])
+    if observability.multiprocess_directory() is None:
+        turns = observability.recent_turns(principal.project_id, session_id)
+    else:  # reads the other workers' files
+        turns = await asyncio.to_thread(observability.recent_turns, principal.project_id, session_id)
+    return TurnList(turns=[TurnRecord(**turn) for turn in turns[-limit:]])
