@@ -1,6 +1,7 @@
 """Speech quality benchmark: STT word error rate and TTS intelligibility / time to first audio.
 
     .venv/bin/python -m bench.speech_quality [--models tiny.en,base] [--skip-human]
+    .venv/bin/python -m bench.speech_quality --stt-windows 30,8,4,0 --stt-only   # encoder window sizes
 
 STT: the fixed voice-agent sentences (bench/sentences.py) synthesised with espeak-ng en-us and the
 Piper joe voice, plus the human recordings of Debian's ``pocketsphinx-testdata`` (5 LibriVox sentences,
@@ -64,8 +65,13 @@ def human_set() -> list[tuple[str, np.ndarray]]:
     return items
 
 
-def stt_rows(model: str, sets: dict[str, list[tuple[str, np.ndarray]]]) -> tuple[list[str], dict[str, float]]:
-    settings = isolated_settings().model_copy(update={"stt_model": model})
+def stt_rows(
+    model: str, sets: dict[str, list[tuple[str, np.ndarray]]], window_seconds: float | None = None
+) -> tuple[list[str], dict[str, float]]:
+    update: dict[str, object] = {"stt_model": model}
+    if window_seconds is not None:
+        update["stt_window_seconds"] = window_seconds
+    settings = isolated_settings().model_copy(update=update)
     started = time.perf_counter()
     stt = WhisperSTT(settings)
     load = time.perf_counter() - started
@@ -90,8 +96,11 @@ def stt_rows(model: str, sets: dict[str, list[tuple[str, np.ndarray]]]) -> tuple
         cells.append(f"{wer:.1f} ({errors}/{words})")
     keyterm_cells = keyterm_recall(stt)
     stt.close()
+    label = model if window_seconds is None else f"{model}, window {window_seconds:g} s"
+    if stt.window_frames < 3000:
+        label += f" ({stt.full_window_fallbacks} full-window retries)"
     row = [
-        model,
+        label,
         *cells,
         *keyterm_cells,
         f"{percentile(latencies, 50) * 1000:.0f} / {percentile(latencies, 95) * 1000:.0f}",
@@ -206,8 +215,13 @@ def main() -> None:
     )
     parser.add_argument("--models", default="tiny.en", help="comma-separated: tiny.en,base")
     parser.add_argument("--skip-human", action="store_true")
+    parser.add_argument(
+        "--stt-windows", default="", help="comma-separated encoder windows in seconds (stt_window_seconds)"
+    )
+    parser.add_argument("--stt-only", action="store_true", help="skip the VAD, end-of-turn and TTS sections")
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    windows: list[float | None] = [float(w) for w in args.stt_windows.split(",") if w.strip()] or [None]
 
     sets: dict[str, list[tuple[str, np.ndarray]]] = {
         "espeak en-us": [(text, espeak_speech(text, "en-us")) for text in AGENT_SENTENCES],
@@ -231,8 +245,11 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for model in models:
-        row, _ = stt_rows(model, sets)
-        print("| " + " | ".join(row) + " |", flush=True)
+        for window in windows:
+            row, _ = stt_rows(model, sets, window)
+            print("| " + " | ".join(row) + " |", flush=True)
+    if args.stt_only:
+        return
     print("\n## VAD and end-of-turn cost\n")
     for line in vad_and_turn_figures():
         print(line)

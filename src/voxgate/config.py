@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     """Where assembled model files are kept. Default: data_dir/models."""
 
+    stt_window_seconds: float = 15.0
+    """Whisper encoder window: an utterance is padded to at least this many seconds (and to its length
+    plus 1 s) instead of Whisper's 30 s; about 4x faster at no loss of accuracy on our sets (below 10 s
+    accuracy drops). 30 is Whisper's own behaviour. Sessions with key terms always use 30."""
     stt_threads: int = 2
     llm_threads: int = 2
     llm_context_tokens: int = 4096

@@ -4,6 +4,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from bench.sentences import AGENT_SENTENCES
 
 from tests.speech.fixtures import (
     espeak_speech,
@@ -41,9 +42,11 @@ async def test_transcribes_piper_speech(stt: WhisperSTT) -> None:
 
 
 async def test_transcribes_espeak_speech_at_16k(stt: WhisperSTT) -> None:
-    """espeak-ng is a hard formant voice for tiny.en (MODELS.md: ~12 % WER); bound it loosely."""
-    pairs = [(text, await stt.transcribe(espeak_speech(text))) for text in PIPER_SENTENCES]
-    assert word_error_rate(pairs) <= 0.35, pairs
+    """espeak-ng is a hard formant voice for tiny.en (16-19 % WER over these 22 sentences, depending on
+    the CPU's int8 kernels): bound it loosely, over enough sentences that one unlucky line cannot decide
+    (three sentences gave 30 % on one CPU and 43 % on another)."""
+    pairs = [(text, await stt.transcribe(espeak_speech(text))) for text in AGENT_SENTENCES]
+    assert word_error_rate(pairs) <= 0.3, pairs
 
 
 async def test_keyterms_reach_the_model(stt: WhisperSTT) -> None:
@@ -110,3 +113,47 @@ async def test_whisper_base_is_selectable(tmp_path_factory: pytest.TempPathFacto
         assert word_error_rate([(text, await base.transcribe(piper_speech(text)))]) <= 0.1
     finally:
         base.close()
+
+
+def test_utterances_decode_in_a_short_window_by_default(stt: WhisperSTT) -> None:
+    assert stt.window_frames == 1500  # stt_window_seconds = 15
+    before = stt.short_window_decodes
+    pairs = [(text, stt.decode(piper_speech(text))) for text in PIPER_SENTENCES]
+    assert word_error_rate(pairs) <= 0.1, pairs
+    assert stt.short_window_decodes == before + len(PIPER_SENTENCES)
+    # the same words as Whisper's own 30 s window
+    for text in PIPER_SENTENCES:
+        audio = piper_speech(text)
+        assert stt.decode_short_window(audio) == stt.decode_full_window(audio)
+
+
+def test_key_terms_use_the_full_window(stt: WhisperSTT) -> None:
+    before = stt.short_window_decodes
+    text = stt.decode(piper_speech("Send the parts to Aoife at Kestrelcomm."), ["Aoife", "Kestrelcomm"])
+    assert "Kestrelcomm" in text
+    assert stt.short_window_decodes == before
+
+
+def test_a_decode_that_does_not_stop_is_redone_in_the_full_window(
+    stt: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxgate.speech import stt_whisper
+
+    monkeypatch.setattr(stt_whisper, "MAX_TOKENS_PER_SECOND", 0.0)
+    monkeypatch.setattr(stt_whisper, "MIN_TOKEN_BUDGET", 3)  # every sentence here runs out of tokens
+    audio = piper_speech(PIPER_SENTENCES[0])
+    assert stt.decode_short_window(audio) is None
+    before = stt.full_window_fallbacks
+    assert word_error_rate([(PIPER_SENTENCES[0], stt.decode(audio))]) <= 0.1
+    assert stt.full_window_fallbacks == before + 1
+
+
+def test_audio_longer_than_the_window_uses_faster_whispers_own_windows(stt: WhisperSTT) -> None:
+    speech = piper_speech(PIPER_SENTENCES[0])
+    long_audio = np.concatenate([silence(29.5), speech])
+    assert stt.decode_short_window(long_audio) is None  # 29.5 s + speech + 1 s pad > 30 s
+    assert "weather" in stt.decode(long_audio).lower()
+
+
+def test_silence_in_a_short_window_is_no_speech(stt: WhisperSTT) -> None:
+    assert stt.decode_short_window(silence(2.0)) == ""

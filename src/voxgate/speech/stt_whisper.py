@@ -4,6 +4,16 @@ One utterance per call (the VAD has already segmented it): int8, beam 1, English
 VAD filter inside whisper, no conditioning on previous text. Key terms are passed as whisper's
 ``hotwords`` prompt.
 
+Short encoder window: Whisper pads every input to a 30 s window, and on 2 cores the encoder then costs
+~300 ms whatever the utterance length (attention is quadratic in the window). CTranslate2 accepts shorter
+inputs, so an utterance is encoded in a window of its own length plus :data:`WINDOW_PAD_SECONDS` of
+silence, and at least ``stt_window_seconds`` (``VOXGATE_STT_WINDOW_SECONDS``; 30 restores Whisper's own
+padding). The model was trained on 30 s windows and, given too short a one, can fail to stop; such a
+decode (no end token within a budget of tokens per second of audio, or a repetitive text) is redone in
+the full window. With key terms the full window is always used: hotwords were recognised less often in
+shorter windows (5/7 against 7/7). docs/speech.md gives the word error rates per window size that chose
+the default.
+
 Finals and partials run in two executors over one model loaded with two CTranslate2 workers
 (``num_workers=2``; the weights are shared), so a final never queues behind a partial: a CTranslate2
 decode cannot be interrupted, and with one worker a partial started just before the user stopped would
@@ -19,6 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
 from voxgate.config import Settings
 from voxgate.speech.base import INPUT_SAMPLE_RATE, FloatAudio
@@ -32,6 +45,21 @@ MAX_UTTERANCE_SECONDS = 30.0
 a partial and let a final use faster-whisper's own sequential windows."""
 MIN_UTTERANCE_SECONDS = 0.1
 MAX_HOTWORDS_CHARS = 400
+WHISPER_WINDOW_FRAMES = 3000
+"""Whisper's own encoder window: 30 s of 10 ms mel frames."""
+FRAMES_PER_SECOND = 100
+WINDOW_PAD_SECONDS = 1.0
+"""Silence after the utterance inside a short window: the model expects to see speech end."""
+MAX_TOKENS_PER_SECOND = 8.0
+"""Token budget of a short-window decode (fast speech is ~4 tokens/s); more means it failed to stop."""
+MIN_TOKEN_BUDGET = 12
+CUT_OFF_MARGIN = 2
+"""A decode this close to its budget counts as cut off: CTranslate2 may stop a token or two short of
+``max_length`` and returns no end token to tell a finished decode from a cut one."""
+COMPRESSION_RATIO_LIMIT = 2.4
+"""faster-whisper's threshold for a repetitive (hallucinated) text."""
+NO_SPEECH_PROBABILITY = 0.6
+NO_SPEECH_LOGPROB = -1.0
 
 
 def keyterm_prompt(keyterms: Sequence[str]) -> str | None:
@@ -68,12 +96,68 @@ class WhisperSTT:
             local_files_only=True,
         )
         self.multilingual = bool(self._model.model.is_multilingual)
+        self.window_frames = int(
+            min(WHISPER_WINDOW_FRAMES, max(0.0, settings.stt_window_seconds) * FRAMES_PER_SECOND)
+        )
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer, self.multilingual, task="transcribe", language="en"
+        )
+        self._suppressed = get_suppressed_tokens(self._tokenizer, [-1])
+        self.short_window_decodes = 0
+        self.full_window_fallbacks = 0
         self.executor = InferenceExecutor("stt", threads=1)
         self.partial_executor = InferenceExecutor("stt-partial", threads=1)
         self.partials_skipped = 0
 
     def decode(self, audio: FloatAudio, keyterms: Sequence[str] = ()) -> str:
         """Synchronous decode of one utterance (runs in the caller's thread)."""
+        if self.window_frames < WHISPER_WINDOW_FRAMES and keyterm_prompt(keyterms) is None:
+            text = self.decode_short_window(audio, keyterms)
+            if text is not None:
+                self.short_window_decodes += 1
+                return text
+            self.full_window_fallbacks += 1
+        return self.decode_full_window(audio, keyterms)
+
+    def decode_short_window(self, audio: FloatAudio, keyterms: Sequence[str] = ()) -> str | None:
+        """Decode in a window sized to the utterance; ``None`` when the audio does not fit one or the
+        decode did not end cleanly (the caller then uses the full window)."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        features = self._model.feature_extractor(audio)[:, :-1]  # as faster-whisper: last frame is padding
+        window = max(self.window_frames, features.shape[-1] + int(WINDOW_PAD_SECONDS * FRAMES_PER_SECOND))
+        if window > WHISPER_WINDOW_FRAMES:
+            return None
+        encoder_output = self._model.encode(pad_or_trim(features, window))
+        prompt = self._model.get_prompt(
+            self._tokenizer, [], without_timestamps=True, hotwords=keyterm_prompt(keyterms)
+        )
+        budget = MIN_TOKEN_BUDGET + int(MAX_TOKENS_PER_SECOND * len(audio) / INPUT_SAMPLE_RATE)
+        budget = min(budget, self._model.max_length - len(prompt))
+        result = self._model.model.generate(
+            encoder_output,
+            [prompt],
+            beam_size=1,
+            max_length=len(prompt) + budget,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed,
+        )[0]
+        tokens = result.sequences_ids[0]
+        if len(tokens) >= budget - CUT_OFF_MARGIN:
+            return None  # no end token within the budget: the short window confused the decoder
+        text = self._tokenizer.decode(tokens).strip()
+        if get_compression_ratio(text) > COMPRESSION_RATIO_LIMIT:
+            return None
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        if result.no_speech_prob > NO_SPEECH_PROBABILITY and avg_logprob < NO_SPEECH_LOGPROB:
+            return ""
+        if not any(character.isalnum() for character in text):
+            return ""  # a lone "." for silence: a short window is less sure of "no speech" than the full one
+        return text
+
+    def decode_full_window(self, audio: FloatAudio, keyterms: Sequence[str] = ()) -> str:
+        """faster-whisper's own decode: the utterance padded to Whisper's 30 s window."""
         segments, _info = self._model.transcribe(
             np.ascontiguousarray(audio, dtype=np.float32),
             language="en",
