@@ -8,7 +8,8 @@
   so a test chooses what the user says by choosing a tone. Partial decodes return the first words,
   growing with the audio length. Keyterms, when given, are appended as `` [keyterms: a, b]`` so a test can
   see they reached the STT.
-- Turn detector: a fixed completion probability (``VOXGATE_TEST_TURN_PROBABILITY``, default 0.9).
+- Turn detector: a fixed completion probability (``VOXGATE_TEST_TURN_PROBABILITY``, default 0.9), after
+  ``VOXGATE_TEST_TURN_DELAY`` seconds (default 0).
 - LLM: answers from a script keyed on the last message; can call tools and reveals what it was shown.
 - TTS: a tone of ``MS_PER_WORD`` milliseconds per word at 16 kHz, so trimming is predictable.
 """
@@ -143,16 +144,22 @@ def fixed_text_stt(settings: Settings) -> FixedTextSTT:
 
 # --- turn detector ----------------------------------------------------------------------------------
 class FixedTurnDetector:
-    def __init__(self, probability: float) -> None:
+    """Answers ``probability`` after ``delay`` seconds (a slow model, when the delay is long)."""
+
+    def __init__(self, probability: float, delay: float = 0.0) -> None:
         self.probability = probability
+        self.delay = delay
 
     async def completion_probability(self, audio: FloatAudio) -> float:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.delay)
         return self.probability
 
 
 def fixed_turn_detector(settings: Settings) -> FixedTurnDetector:
-    return FixedTurnDetector(float(os.environ.get("VOXGATE_TEST_TURN_PROBABILITY", "0.9")))
+    return FixedTurnDetector(
+        float(os.environ.get("VOXGATE_TEST_TURN_PROBABILITY", "0.9")),
+        float(os.environ.get("VOXGATE_TEST_TURN_DELAY", "0")),
+    )
 
 
 def no_turn_detector(settings: Settings) -> None:

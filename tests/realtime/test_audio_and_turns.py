@@ -193,3 +193,33 @@ async def test_a_transcript_that_ends_a_sentence_overrules_a_hesitant_turn_model
     second = await client.wait_for("transcript.user")
     assert first["text"] == second["text"] == "Thanks, that's all I needed. Goodbye."
     assert client.non_audio_types().count("input.speech.stopped") == 2
+
+
+@pytest.fixture(scope="module")
+def slow_turn_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The end-of-turn model takes 30 s to answer: a turn that waits for it ends only at max_silence."""
+    env = doubles_env(VOXGATE_TEST_TURN_DELAY="30", **INSTANT_AUDIO_ENV)
+    server = LiveServer(tmp_path_factory.mktemp("slow-turn"), env=env)
+    with server:
+        yield server
+
+
+async def test_a_finished_sentence_ends_the_turn_without_waiting_for_the_turn_model(
+    connect: Connect, slow_turn_model_server: LiveServer
+) -> None:
+    client = await connect(slow_turn_model_server)
+    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.wait_for("session.ready")
+    # Words that end a sentence: the 700 ms pause ends the turn although the model has not answered.
+    await client.send_audio(_two_parts(700, "Thanks, that's all I needed. Goodbye."))
+    await client.wait_for("transcript.user")
+    await client.wait_for("transcript.user")
+    assert client.non_audio_types().count("input.speech.stopped") == 2
+    await client.wait_for("reply.done")
+
+    # Words that do not end one: without the model's answer the turn waits for min_silence (one turn).
+    mark = client.mark()
+    await client.send_audio(_two_parts(700, "hello there"))
+    await client.wait_for("transcript.user")
+    await client.wait_for("reply.done")
+    assert client.non_audio_types(mark).count("input.speech.stopped") == 1

@@ -14,7 +14,8 @@ reports the gap with :meth:`TurnTaker.on_gap`.
 End of turn (after the user's last voiced frame):
 - at ``speculative_pause_ms`` of silence the final decode starts speculatively (the transcript is then
   usually ready when the turn ends; it is discarded if the user goes on);
-- at ``quick_pause_ms`` of silence the end-of-turn model is asked;
+- at ``quick_pause_ms`` of silence the turn ends if the speculative transcript reads as a finished
+  sentence (:func:`reads_as_complete`); otherwise the end-of-turn model is asked;
 - if it says complete (p >= ``complete_probability``) the turn ends at once;
 - otherwise it ends at ``min_silence``; if the model is confident the turn is unfinished
   (p < ``unfinished_probability``) it waits until ``max_silence``; ``max_silence`` always forces the end.
@@ -377,6 +378,7 @@ class TurnTaker:
             self._detector is not None
             and silence_ms >= min(tuning.quick_pause_ms, td.min_silence)
             and utterance.detector_samples is None
+            and not utterance.speculative_complete  # already decided: the transcript ends a sentence
         ):
             utterance.detector_samples = utterance.samples
             utterance.detector_probability = None
@@ -386,12 +388,15 @@ class TurnTaker:
 
     def _end_after_ms(self, utterance: _Utterance) -> float:
         td = self.turn_detection
+        if utterance.speculative_complete:
+            # A transcript that ends a sentence ends the turn at the quick pause without waiting for the
+            # end-of-turn model, and overrules a hesitant one: smart-turn judges some complete lines
+            # unfinished ("Thanks, that's all I needed. Goodbye." scored 0.01).
+            return min(self.tuning.quick_pause_ms, td.min_silence)
         probability = utterance.detector_probability
         if probability is None:
             return td.min_silence
-        if probability >= self.tuning.complete_probability or utterance.speculative_complete:
-            # A transcript that ends a sentence overrules a hesitant end-of-turn model: smart-turn judges
-            # some complete lines unfinished ("Thanks, that's all I needed. Goodbye." scored 0.01).
+        if probability >= self.tuning.complete_probability:
             return min(self.tuning.quick_pause_ms, td.min_silence)
         if probability < self.tuning.unfinished_probability:
             return td.max_silence
@@ -442,6 +447,8 @@ class TurnTaker:
             elif current and utterance is not None and utterance.speculative_samples == result.audio_samples:
                 utterance.speculative_text = result.value or ""
                 utterance.speculative_complete = reads_as_complete(utterance.speculative_text)
+                if not utterance.speaking:
+                    self._check_end(utterance, signals)
             return signals
         if not current or utterance is None:
             return signals
