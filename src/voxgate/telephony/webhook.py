@@ -68,4 +68,3 @@ def connect_stream_twiml(media_url: str, parameters: Mapping[str, str]) -> str:
         stream.parameter(name=name, value=value)
     response.append(connect)
     return str(response.to_xml(xml_declaration=True))
-
