@@ -19,6 +19,14 @@
     sessions, error codes, its turns in ``/metrics/turns``); a refused credential counts as
     ``UNAUTHORIZED`` and a full server as ``at_capacity``, as on ``/v1/ws``.
 
+Draining (SIGTERM, :mod:`voxgate.api.draining`): the webhook refuses new calls with 503 (Twilio then
+requests the number's fallback URL, or plays its application-error message), the way ``/v1/ws`` refuses
+new sessions; a phone call cannot be resumed elsewhere, so calls in progress go on until the caller hangs
+up, and only at the drain deadline are ended through the bridge's hang-up path
+(:meth:`~voxgate.telephony.bridge.MediaStreamBridge.end_call`). A media stream that connects during the
+drain belongs to a call already answered, and is admitted until the calls must end; then it is closed
+(1008), which ends that call.
+
 This module adapts HTTP/WebSocket to the bridge only; no conversation logic lives here.
 """
 
@@ -35,6 +43,7 @@ from fastapi import APIRouter, Request, Response, WebSocket
 from starlette.datastructures import MultiDict
 
 from voxgate import observability
+from voxgate.api.draining import session_drain
 from voxgate.api.realtime import session_dependencies
 from voxgate.api.rest_errors import ApiError, error_body
 from voxgate.api.session_slots import SessionSlot, session_slots
@@ -81,6 +90,9 @@ async def voice_webhook(request: Request, agent_id: str | None = None) -> Respon
     if store is None:  # pragma: no cover - only during start-up
         raise ApiError(503, error_body("UNAVAILABLE", "the server is starting"))
     form = MultiDict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    if not session_drain(request.app.state).admitting:
+        logger.warning("refused Twilio call %s: this instance is shutting down", form.get("CallSid"))
+        raise ApiError(503, error_body("UNAVAILABLE", "this instance is shutting down; call again"))
     _authorise_webhook(request, settings, form)
     if not agent_id or len(agent_id) > MAX_AGENT_ID_CHARS:
         raise ApiError(
@@ -216,35 +228,61 @@ def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], Non
 async def media_stream(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     await websocket.accept()
+    drain = session_drain(websocket.app.state)
+    if drain.track_call(websocket) is None:
+        observability.count_session_error(ErrorCode.SERVER_ERROR)
+        logger.warning("refused a Twilio media stream: this instance is shutting down")
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CloseCode.POLICY_VIOLATION)
+        return
     transport = WebSocketStreamTransport(websocket)
     admitted: list[Admission] = []
     bridge = MediaStreamBridge(
         transport, _session_opener(websocket, admitted.append), max_frame_chars=settings.max_ws_message_bytes
     )
     try:
-        await _pump(websocket, transport, bridge)
+        await _pump(websocket, transport, bridge, drain.calls_ending)
     finally:
         try:
             await bridge.finish()  # the session has ended (or was cancelled) when this returns
         finally:
             for admission in admitted:
                 admission.release()
+            drain.release(websocket)
 
 
-async def _pump(websocket: WebSocket, transport: WebSocketStreamTransport, bridge: MediaStreamBridge) -> None:
-    """Feed frames to the bridge until Twilio goes away, the call ends, or no ``start`` came in time."""
+async def _pump(
+    websocket: WebSocket,
+    transport: WebSocketStreamTransport,
+    bridge: MediaStreamBridge,
+    must_end: asyncio.Event,
+) -> None:
+    """Feed frames to the bridge until Twilio goes away, the call ends, or no ``start`` came in time.
+    When ``must_end`` is set (the drain's deadline), the bridge ends the call and the frames that still
+    come in are fed to it until it has."""
     loop = asyncio.get_running_loop()
     start_deadline = loop.time() + START_TIMEOUT_SECONDS
+    ending = False
     while not bridge.ended.is_set():
+        if must_end.is_set() and not ending:
+            ending = True
+            logger.info("call %s: ending the call: this instance is shutting down", bridge.call_sid or "?")
+            bridge.end_call()
+            continue
         receive = asyncio.ensure_future(websocket.receive())
-        ended = asyncio.ensure_future(bridge.ended.wait())
+        waits = [receive, asyncio.ensure_future(bridge.ended.wait())]
+        if not ending:
+            waits.append(asyncio.ensure_future(must_end.wait()))
         timeout = None if bridge.started else max(0.0, start_deadline - loop.time())
-        done, _ = await asyncio.wait((receive, ended), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        ended.cancel()
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits[1:]:
+            waiting.cancel()
         if receive not in done:
             receive.cancel()
             with contextlib.suppress(BaseException):
                 await receive
+            if must_end.is_set() and not ending:
+                continue
             if not bridge.ended.is_set():
                 logger.warning(
                     "closing a Twilio media stream that sent no start within %s s", START_TIMEOUT_SECONDS

@@ -19,6 +19,9 @@ behaves like an external bridge speaking the public protocol would:
 - ``tool.call`` (a client-side tool): there is no client on a phone call, so the bridge answers at once
   with an error result and the agent recovers in words. Phone agents should use HTTP tools.
 - ``stop`` or the socket closing: ``session.end``; the session ends (not resumable) and frees everything.
+  (Before ``session.ready``, where ``session.end`` is not allowed, it is sent on ``session.ready``.)
+- :meth:`MediaStreamBridge.end_call` (the instance is draining and its deadline came): the same
+  ``session.end``, after which the session closes the stream with 1000, which hangs up.
 - The session ending on its own (duration cap, unknown agent, fatal error) closes the Twilio socket,
   which ends ``<Connect>`` and so the call.
 
@@ -247,11 +250,22 @@ class MediaStreamBridge:
         await self._transport.close(CloseCode.POLICY_VIOLATION)
 
     # --- ending -----------------------------------------------------------------------------------------
+    def end_call(self) -> None:
+        """End the call from the server's side: the session ends for good exactly as on a hang-up
+        (``session.end``: a reply in flight is trimmed to what the caller heard, the checkpoint is ended),
+        then the stream is closed with 1000, which ends ``<Connect>`` and so the call. A stream that has
+        no session (yet) is simply over."""
+        if self._live:
+            self._request_end()
+        else:
+            self.ended.set()
+
     def _request_end(self) -> None:
         if self.session is not None and self._live and not self._end_requested:
             self._end_requested = True
             self._keypad.cancel()
-            self.session.push(SessionEnd())
+            if self._ready:  # else session.end is not allowed yet: _on_ready sends it
+                self.session.push(SessionEnd())
 
     async def finish(self) -> None:
         """The Twilio socket is gone (or the call is over): end the session cleanly and wait for it."""
@@ -306,6 +320,11 @@ class MediaStreamBridge:
         self._ready = True
         self.session_id = event.session_id
         assert self.session is not None
+        if self._end_requested:  # the call ended while the session was being configured
+            self._early_audio.clear()
+            self._early_keypad.clear()
+            self.session.push(SessionEnd())
+            return
         while self._early_audio:
             self.session.push(InputAudio(audio=self._early_audio.popleft()))
         early_keypad, self._early_keypad = self._early_keypad, []
