@@ -37,7 +37,7 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Run the HTTP + WebSocket server. SIGTERM drains realtime sessions (VOXGATE_DRAIN_SECONDS)."""
+    """Run the HTTP + WebSocket server. SIGTERM drains sessions and phone calls (VOXGATE_DRAIN_SECONDS)."""
     from voxgate.lifecycle import run_server, workers_problem
 
     settings = Settings()
