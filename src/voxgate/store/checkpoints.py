@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Protocol
@@ -71,30 +73,49 @@ class CheckpointStore(Protocol):
 class _Entry:
     checkpoint: SessionCheckpoint
     attached: bool = True
-    ended: bool = False
-    detached_at: float | None = None
+
+
+ENDED_RETENTION_SECONDS = 3600.0
+"""How long an ended session's id is remembered (a late ``save`` cannot revive it); as in Redis."""
 
 
 class MemoryCheckpointStore:
-    """Single-process checkpoint store with a grace window measured on the monotonic clock."""
+    """Single-process checkpoint store with a grace window measured on the monotonic clock.
 
-    def __init__(self, grace_seconds: float = 30.0, *, ended_retention_seconds: float = 3600.0) -> None:
+    Every operation first forgets what has run out: detached sessions whose grace window has passed and
+    ended ids older than ``ended_retention_seconds``. Both are kept oldest first, so forgetting costs only
+    the entries that expire, and the store holds no more than the live sessions, those detached within the
+    grace window and the ids ended within the retention time, whether or not anyone ever resumes.
+    """
+
+    def __init__(
+        self,
+        grace_seconds: float = 30.0,
+        *,
+        ended_retention_seconds: float = ENDED_RETENTION_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._grace_seconds = grace_seconds
         self._ended_retention_seconds = ended_retention_seconds
+        self._clock = clock
         self._entries: dict[str, _Entry] = {}
-        self._ended_at: dict[str, float] = {}
+        self._detached_at: OrderedDict[str, float] = OrderedDict()
+        """Detached sessions and when they were detached, oldest first."""
+        self._ended_at: OrderedDict[str, float] = OrderedDict()
+        """Ended session ids and when they ended, oldest first."""
         self._lock = asyncio.Lock()
 
-    def _expire(self, now: float) -> None:
-        for session_id, entry in list(self._entries.items()):
-            if entry.detached_at is not None and now - entry.detached_at > self._grace_seconds:
-                del self._entries[session_id]
-        for session_id, ended_at in list(self._ended_at.items()):
-            if now - ended_at > self._ended_retention_seconds:
-                del self._ended_at[session_id]
+    def _now(self) -> float:
+        """The current time, after forgetting what has expired by then."""
+        now = self._clock()
+        for session_id in _expired(self._detached_at, now - self._grace_seconds):
+            self._entries.pop(session_id, None)
+        _expired(self._ended_at, now - self._ended_retention_seconds)
+        return now
 
     async def save(self, checkpoint: SessionCheckpoint) -> None:
         async with self._lock:
+            self._now()
             if checkpoint.session_id in self._ended_at:
                 return
             entry = self._entries.get(checkpoint.session_id)
@@ -105,30 +126,52 @@ class MemoryCheckpointStore:
 
     async def detach(self, session_id: str) -> None:
         async with self._lock:
+            now = self._now()
             entry = self._entries.get(session_id)
-            if entry is not None and not entry.ended:
+            if entry is not None:
                 entry.attached = False
-                entry.detached_at = time.monotonic()
+                self._detached_at[session_id] = now
+                self._detached_at.move_to_end(session_id)
 
     async def end(self, session_id: str) -> None:
         async with self._lock:
+            now = self._now()
             self._entries.pop(session_id, None)
-            self._ended_at[session_id] = time.monotonic()
+            self._detached_at.pop(session_id, None)
+            self._ended_at[session_id] = now
+            self._ended_at.move_to_end(session_id)
 
     async def claim(self, session_id: str, project_id: str) -> tuple[ClaimOutcome, SessionCheckpoint | None]:
         async with self._lock:
-            now = time.monotonic()
-            self._expire(now)
+            self._now()
             entry = self._entries.get(session_id)
-            if entry is None or entry.ended:
+            if entry is None:
                 return ClaimOutcome.NOT_FOUND, None
             if entry.checkpoint.project_id != project_id:
                 return ClaimOutcome.FORBIDDEN, None
             if entry.attached:
                 return ClaimOutcome.NOT_FOUND, None
             entry.attached = True
-            entry.detached_at = None
+            self._detached_at.pop(session_id, None)
             return ClaimOutcome.CLAIMED, replace(entry.checkpoint)
 
     def __len__(self) -> int:
+        """Checkpoints held: attached sessions plus those detached within the grace window."""
         return len(self._entries)
+
+    @property
+    def ended_ids(self) -> int:
+        """Ended session ids still remembered."""
+        return len(self._ended_at)
+
+
+def _expired(times: OrderedDict[str, float], before: float) -> list[str]:
+    """Remove and return the keys of ``times`` (oldest first) whose time is earlier than ``before``."""
+    expired: list[str] = []
+    while times:
+        key, at = next(iter(times.items()))
+        if at >= before:
+            break
+        del times[key]
+        expired.append(key)
+    return expired
