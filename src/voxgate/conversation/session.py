@@ -485,8 +485,8 @@ class Session:
         self._spawn(self._warm_llm(), "llm-warm")
 
     async def _warm_llm(self) -> None:
-        """Prefill the system prompt and tools while the greeting plays or the user speaks, so the
-        first reply does not pay a cold prefill (about 3 s with tools for the embedded model)."""
+        """Prefill the system prompt, tools and conversation so far while the greeting plays or the user
+        speaks, so a reply does not pay a cold prefill (about 3 s with tools for the embedded model)."""
         warm = getattr(self.llm, "warm", None)
         if warm is None or self.session_id is None:
             return
@@ -807,6 +807,10 @@ class Session:
         await self._on_turn_signals(self.turns.set_agent_active(False))
         await self._checkpoint()
         await self._kick()
+        if self.reply is None:
+            # Prefill the conversation so far (this reply as it was heard) while the user answers, so the
+            # next reply prefills only the new user message.
+            self._spawn(self._warm_llm(), "llm-warm")
 
     # --- tools ----------------------------------------------------------------------------------------
     async def _send_tool_call(self, record: ToolCallRecord) -> None:
