@@ -3,6 +3,12 @@ nobody asks for it again (issue #7, the soak's idle-RSS criterion)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from voxgate.lifecycle import HeapTrimmer
+from voxgate.observability import native_heap, trim_native_heap
 from voxgate.store.checkpoints import ClaimOutcome, MemoryCheckpointStore, SessionCheckpoint
 
 
@@ -64,3 +70,42 @@ async def test_redetach_and_claim_keep_the_grace_order() -> None:
     clock.now += 100  # attached again: never expires while attached
     await store.save(checkpoint("other"))
     assert len(store) == 2
+
+
+async def test_heap_trimmer_trims_once_per_busy_period_when_idle() -> None:
+    sessions = [0]
+    trimmed = asyncio.Queue[int]()
+
+    def trim() -> bool:
+        trimmed.put_nowait(sessions[0])
+        return True
+
+    trimmer = HeapTrimmer(lambda: sessions[0], trim=trim, idle_seconds=0.02)
+    task = asyncio.create_task(trimmer.run())
+    try:
+        assert await asyncio.wait_for(trimmed.get(), 5) == 0  # once after start-up (model loading)
+        sessions[0] = 3
+        with pytest.raises(TimeoutError):  # never while sessions run
+            await asyncio.wait_for(trimmed.get(), 0.2)
+        sessions[0] = 0
+        assert await asyncio.wait_for(trimmed.get(), 5) == 0  # the server went idle
+        with pytest.raises(TimeoutError):  # idle and nothing ran since: no trim
+            await asyncio.wait_for(trimmed.get(), 0.2)
+        assert trimmer.trims == 2
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_native_heap_figures_and_trim_on_glibc() -> None:
+    heap = native_heap()
+    if heap is None:
+        pytest.skip("not glibc")
+    assert heap.in_use > 0 and heap.free >= 0
+    blocks = [bytearray(4096) for _ in range(5000)]  # 20 MB of C heap (over Python's 512-byte limit)
+    grown = native_heap()
+    assert grown is not None and grown.in_use > heap.in_use + 15_000_000
+    del blocks[:-1]  # freed, but the last block keeps the heap's top: glibc keeps the rest mapped
+    freed = native_heap()
+    assert freed is not None and freed.free > 15_000_000
+    assert trim_native_heap()
