@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import random
 import shlex
+import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,7 +58,10 @@ LINES = ("Tell me a long story please.", "Stop and tell me another one.", "Go on
 """Without commas: a pause inside a line would end the turn early and the rest would barge in."""
 STORY_TEXT = "tell me a long story"
 RSS_GROWTH_TARGET = 5.0
-SETTLE_SECONDS = 2.0
+SETTLE_SECONDS = 4.0
+"""Waited after the resume grace: the server gives its C heap's free pages back to the OS after 2 s
+without a session (voxgate.lifecycle.HeapTrimmer), the state a leak check must compare."""
+REPORT_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -65,6 +72,7 @@ class Sample:
     tasks: float
     threads: float
     active: float
+    heap_in_use_mb: float
 
 
 @dataclass
@@ -86,6 +94,8 @@ def idle_snapshot(scraped: Scrape) -> dict[str, float]:
         "open file descriptors": scraped.value("process_open_fds") or 0,
         "active sessions": scraped.value("voxgate_sessions_active") or 0,
         "RSS MB": (scraped.value("process_resident_memory_bytes") or 0) / 1e6,
+        "C heap in use MB": (scraped.value("voxgate_native_heap_bytes", state="in_use") or 0) / 1e6,
+        "C heap free MB": (scraped.value("voxgate_native_heap_bytes", state="free") or 0) / 1e6,
     }
 
 
@@ -98,6 +108,7 @@ def sample_of(scraped: Scrape, at: float) -> Sample:
         snapshot["asyncio tasks"],
         snapshot["threads"],
         snapshot["active sessions"],
+        snapshot["C heap in use MB"],
     )
 
 
@@ -209,20 +220,87 @@ async def settle(base_url: str, http: httpx.AsyncClient, args: argparse.Namespac
 
 
 async def soak(args: argparse.Namespace, lines: list[EncodedLine]) -> str:
+    debug: dict[str, str] = {}
+    if args.memory_dumps is not None:
+        debug["VOXGATE_DEBUG_MEMORY_DIR"] = str(args.memory_dumps.resolve())
+        if args.tracemalloc:
+            debug["PYTHONTRACEMALLOC"] = str(args.tracemalloc)
     with tempfile.TemporaryDirectory() as tmp:
         server = stack_server(
             "instant",
             Path(tmp),
             VOXGATE_TEST_STT_TEXT=STORY_TEXT,
             VOXGATE_RESUME_GRACE_SECONDS=str(args.resume_grace),
+            **debug,
         ).start()
+
+        async def memory_report() -> dict[str, Any] | None:
+            if args.memory_dumps is None or server.process is None:
+                return None
+            return await request_memory_report(server.process.pid, args.memory_dumps)
+
         try:
             async with httpx.AsyncClient(timeout=30.0) as http:
                 return await _soak(
-                    server.base_url, server.ws_url, server.api_key, http, args, lines, server.log_text
-                )
+                    server.base_url, server.ws_url, server.api_key, http, args, lines, server.log_text,
+                    memory_report,
+                )  # fmt: skip
         finally:
             server.stop()
+
+
+def _reports(directory: Path) -> set[Path]:
+    return set(directory.glob("memory-*.json"))
+
+
+async def request_memory_report(pid: int, directory: Path) -> dict[str, Any]:
+    """Signal the server (SIGUSR2, ``VOXGATE_DEBUG_MEMORY_DIR``) and read the report it writes."""
+    known = _reports(directory)
+    os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + REPORT_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if new := sorted(_reports(directory) - known):
+            return json.loads(new[0].read_text())  # type: ignore[no-any-return]
+        await asyncio.sleep(0.2)  # polling: the report is a file the server process writes
+    raise RuntimeError(f"the server wrote no memory report to {directory} within {REPORT_TIMEOUT_SECONDS} s")
+
+
+def memory_report_section(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The differences between two memory reports, as Markdown lines."""
+
+    def mb(value: float | None) -> str:
+        return fmt(None if value is None else value / 1e6, 1)
+
+    rows = []
+    for key in ("Rss", "Anonymous"):
+        first, last = before["smaps_rollup_kb"].get(key), after["smaps_rollup_kb"].get(key)
+        if first is not None and last is not None:
+            rows.append(
+                [f"{key} (smaps_rollup) MB", mb(first * 1024), mb(last * 1024), mb((last - first) * 1024)]
+            )
+    if before["native_heap"] and after["native_heap"]:
+        for key in ("in_use", "free"):
+            first, last = before["native_heap"][key], after["native_heap"][key]
+            rows.append([f"C heap {key} MB", mb(first), mb(last), mb(last - first)])
+    objects_before, objects_after = before["python_objects"], after["python_objects"]
+    grown = sorted(
+        ((objects_after.get(name, 0) - objects_before.get(name, 0), name) for name in objects_after),
+        reverse=True,
+    )
+    rows += [[f"live `{name}`", str(objects_before.get(name, 0)), str(objects_after[name]), f"+{delta}"]
+             for delta, name in grown[:12] if delta > 0]  # fmt: skip
+    out = ["Memory reports (`--memory-dumps`), idle after warm-up -> idle after soak:", "",
+           table(["", "after warm-up", "after soak", "delta"], rows), ""]  # fmt: skip
+    if before.get("tracemalloc") and after.get("tracemalloc"):
+        import tracemalloc
+
+        first, last = (tracemalloc.Snapshot.load(r["tracemalloc"]) for r in (before, after))
+        diffs = last.compare_to(first, "lineno")[:12]
+        out += ["Largest tracemalloc differences (Python-visible allocations):", "",
+                table(["allocated at", "KB delta", "blocks delta"],
+                      [[str(d.traceback[0]), fmt(d.size_diff / 1e3, 1), str(d.count_diff)] for d in diffs]),
+                ""]  # fmt: skip
+    return out
 
 
 LEAK_MEASURES = ("asyncio tasks", "threads", "open file descriptors")
@@ -231,12 +309,14 @@ LEAK_MEASURES = ("asyncio tasks", "threads", "open file descriptors")
 async def _soak(
     base_url: str, ws_url: str, api_key: str, http: httpx.AsyncClient, args: argparse.Namespace,
     lines: list[EncodedLine], log_text: Callable[[], str],
+    memory_report: Callable[[], Awaitable[dict[str, Any] | None]],
 ) -> str:  # fmt: skip
     # Warm-up under the same load, so that whatever is sized by concurrency (the database connection pool
     # and its threads, allocator arenas) reaches its working size before the baseline is taken.
     warm = SoakCounts()
     await run_phase(ws_url, api_key, lines, args, args.warmup, warm, seed=1000)
     idle_before = await settle(base_url, http, args)
+    report_before = await memory_report()  # after the scrape: a report disturbs the heap it describes
     counts = SoakCounts(problems=[f"warm-up: {p}" for p in warm.problems])
     samples: list[Sample] = []
     started = time.monotonic()
@@ -245,6 +325,7 @@ async def _soak(
     watch.cancel()
     await asyncio.gather(watch, return_exceptions=True)
     idle_after = await settle(base_url, http, args)
+    report_after = await memory_report()
     server_errors = errors_total(idle_after) - errors_total(idle_before)
     tracebacks = log_text().count("Traceback")
     before, after = idle_snapshot(idle_before), idle_snapshot(idle_after)
@@ -252,9 +333,9 @@ async def _soak(
     loaded_start, loaded_end = loaded_rss(samples, args.sessions)
 
     leak_rows = [
-        [name, *(fmt(value, 1 if name == "RSS MB" else 0)
+        [name, *(fmt(value, 1 if name.endswith("MB") else 0)
                  for value in (before[name], after[name], after[name] - before[name]))]
-        for name in (*LEAK_MEASURES, "active sessions", "RSS MB")
+        for name in (*LEAK_MEASURES, "active sessions", "RSS MB", "C heap in use MB", "C heap free MB")
     ]  # fmt: skip
     verdicts = [
         ("no client-visible error, every barge-in effective", not counts.problems),
@@ -265,7 +346,15 @@ async def _soak(
     ]
     stride = max(1, len(samples) // 12)
     sample_rows = [
-        [f"{s.at:.0f}", fmt(s.rss_mb, 1), fmt(s.fds, 0), fmt(s.tasks, 0), fmt(s.threads, 0), fmt(s.active, 0)]
+        [
+            f"{s.at:.0f}",
+            fmt(s.rss_mb, 1),
+            fmt(s.heap_in_use_mb, 1),
+            fmt(s.fds, 0),
+            fmt(s.tasks, 0),
+            fmt(s.threads, 0),
+            fmt(s.active, 0),
+        ]
         for s in samples[::stride]
     ]
     measures = [
@@ -295,8 +384,20 @@ async def _soak(
         "",
         "Samples during the soak:",
         "",
-        table(["t (s)", "RSS MB", "open fds", "asyncio tasks", "threads", "active sessions"], sample_rows),
+        table(
+            [
+                "t (s)",
+                "RSS MB",
+                "C heap in use MB",
+                "open fds",
+                "asyncio tasks",
+                "threads",
+                "active sessions",
+            ],
+            sample_rows,
+        ),
         "",
+        *(memory_report_section(report_before, report_after) if report_before and report_after else []),
         *[f"- {'PASS' if ok else '**FAIL**'}: {what}" for what, ok in verdicts],
         *[f"- problem: {p}" for p in counts.problems[:10]],
     ]
@@ -319,6 +420,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reply-timeout", type=float, default=30.0, help="per answer, s (default 30)")
     parser.add_argument("--speech", choices=ENGINES, default="espeak", help="caller voice (default espeak)")
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
+    parser.add_argument(
+        "--memory-dumps", type=Path, metavar="DIR",
+        help="diagnosis: the server writes a memory report (RSS, C heap, live objects by type) into DIR at "
+        "both idle points and the differences are reported (VOXGATE_DEBUG_MEMORY_DIR, SIGUSR2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tracemalloc", type=int, default=0, metavar="FRAMES",
+        help="with --memory-dumps: run the server under tracemalloc (PYTHONTRACEMALLOC=FRAMES) and report "
+        "the largest allocation differences; slows the server a lot, use fewer --sessions",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= 200:
         parser.error("--sessions must be between 1 and 200")
@@ -328,6 +439,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--warmup must be between 0 and 3600 seconds")
     if not 1 <= args.sample_every <= 60:
         parser.error("--sample-every must be between 1 and 60 seconds")
+    if args.tracemalloc and args.memory_dumps is None:
+        parser.error("--tracemalloc needs --memory-dumps")
+    if not 0 <= args.tracemalloc <= 100:
+        parser.error("--tracemalloc must be between 0 and 100 frames")
     return args
 
 
