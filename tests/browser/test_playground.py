@@ -326,7 +326,9 @@ def test_resume_after_server_restart_with_redis_keeps_the_conversation(
         [Utterance(WEATHER, 1.0), Utterance("what did you say before", 14.0)],
         total_s=18.0,
     )
-    server = LiveServer(tmp_path / "server", env=doubles_env(VOXGATE_REDIS_URL=redis_url))
+    # The spec's 30 s grace window, not the doubles' 3 s: restarting the server takes ~3 s on a slow CPU.
+    env = doubles_env(VOXGATE_REDIS_URL=redis_url, VOXGATE_RESUME_GRACE_SECONDS="30")
+    server = LiveServer(tmp_path / "server", env=env)
     browser = launch_chromium(playwright_driver, microphone)
     try:
         server.start()
