@@ -1032,6 +1032,9 @@ class Session:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self.turns is not None:
             await self.turns.aclose()
+            # The turn-taker holds self.push: dropping it breaks the session's reference cycle, so an ended
+            # session is freed at once instead of waiting for a full garbage collection.
+            self.turns = None
 
     @property
     def task_count(self) -> int:
