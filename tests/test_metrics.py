@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from tests.doubles import DOUBLES_ENV, MS_PER_WORD, PHRASE_TONES, tone
 from tests.live_server import LiveServer
+from tests.metrics_polling import poll_until, scrape
 from tests.realtime.conftest import INSTANT_AUDIO_ENV
 from tests.realtime.protocol_client import ProtocolClient
 from voxgate import observability
@@ -28,7 +28,6 @@ from voxgate.speech.executor import InferenceExecutor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAME_MS = 50
-POLL_SECONDS = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -43,25 +42,6 @@ async def get(server: LiveServer, path: str, key: str | None = "", **params: obj
     headers = {} if key is None else server.auth_headers(key or None)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
         return await http.get(path, params=params, headers=headers)
-
-
-async def scrape(server: LiveServer) -> Scrape:
-    response = await get(server, "/metrics", key=None)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return parse(response.text)
-
-
-async def poll_until(server: LiveServer, condition: Callable[[Scrape], bool], within: float = 10.0) -> Scrape:
-    """Scrape until ``condition`` holds: a disconnect or a timer has no event the client could await."""
-    deadline = time.monotonic() + within
-    while True:
-        current = await scrape(server)
-        if condition(current):
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError("the metrics never reached the expected state")
-        await asyncio.sleep(POLL_SECONDS)
 
 
 async def open_ready(server: LiveServer, key: str | None = None) -> tuple[ProtocolClient, str]:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from websockets.protocol import State
 
 from tests.live_server import LiveServer, free_port
+from tests.metrics_polling import poll_until
 from tests.realtime.conftest import INSTANT_AUDIO_ENV, doubles_env
 from tests.realtime.protocol_client import ProtocolClient
 from tests.scale.conftest import REDIS_URL, open_client
@@ -126,17 +127,6 @@ def sessions(scraped: Scrape) -> tuple[float, float, float]:
     )
 
 
-async def poll_until(server: LiveServer, condition: Callable[[Scrape], bool], within: float = 20) -> None:
-    """Scrape until ``condition`` holds: a killed worker has no event a client could await."""
-    deadline = time.monotonic() + within
-    while True:
-        (scraped,) = await scrapes(server, 1)
-        if condition(scraped):
-            return
-        assert time.monotonic() < deadline, f"the metrics never reached the state: {sessions(scraped)}"
-        await asyncio.sleep(POLL_SECONDS)
-
-
 async def open_session(server: LiveServer, opened: list[ProtocolClient]) -> tuple[ProtocolClient, str]:
     """A ready session whose greeting has been spoken (so it has one turn)."""
     client = await open_client(server, opened)
@@ -180,7 +170,9 @@ async def test_any_worker_reports_the_sessions_and_turns_of_all_workers(
     def still_open() -> list[ProtocolClient]:
         return [client for client, _ in opened if client.connection.state is State.OPEN]
 
-    await poll_until(server, lambda s: len(still_open()) < total and sessions(s)[0] == len(still_open()))
+    await poll_until(
+        server, lambda s: len(still_open()) < total and sessions(s)[0] == len(still_open()), 20, sessions
+    )
     survivors = still_open()
     assert len(survivors) == total - by_worker[min(by_worker)]
     for scraped in await scrapes(server):

@@ -4,40 +4,16 @@ as started/ended once, and its turns appear in ``/metrics/turns`` under the agen
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
-import httpx
-from bench.metrics_scrape import Scrape, parse
+from bench.metrics_scrape import Scrape
 
 from tests.doubles import MS_PER_WORD
 from tests.live_server import LiveServer
+from tests.metrics_polling import poll_until, scrape
 from tests.twilio.conftest import PCMU, Dial, PhoneServer, phrase_audio
 from tests.twilio.twilio_peer import SimulatedTwilio
 
-POLL_SECONDS = 0.05
 SETTLE_SECONDS = 15.0
-
-
-async def scrape(server: LiveServer) -> Scrape:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-        response = await http.get("/metrics")
-    assert response.status_code == 200
-    return parse(response.text)
-
-
-async def poll_until(
-    server: LiveServer, condition: Callable[[Scrape], bool], within: float = SETTLE_SECONDS
-) -> Scrape:
-    """Scrape until ``condition`` holds: the end of a call on the server has no event a peer could await."""
-    deadline = time.monotonic() + within
-    while True:
-        current = await scrape(server)
-        if condition(current):
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the metrics never reached the expected state: {_sessions(current)}")
-        await asyncio.sleep(POLL_SECONDS)
 
 
 def _sessions(scraped: Scrape) -> dict[str, float]:
@@ -52,7 +28,11 @@ def _sessions(scraped: Scrape) -> dict[str, float]:
 
 async def idle(server: LiveServer) -> dict[str, float]:
     """The session counters once no call of an earlier test is still open on the shared server."""
-    return _sessions(await poll_until(server, lambda s: (s.value("voxgate_sessions_active") or 0) == 0))
+    return _sessions(
+        await poll_until(
+            server, lambda s: (s.value("voxgate_sessions_active") or 0) == 0, SETTLE_SECONDS, _sessions
+        )
+    )
 
 
 async def project_turns(server: LiveServer) -> list[dict[str, object]]:
@@ -85,7 +65,11 @@ async def test_a_call_is_counted_active_then_ended_and_its_turns_are_listed(
     async with asyncio.timeout(10):
         await peer.closed.wait()
 
-    after = _sessions(await poll_until(server, lambda s: _sessions(s)["ended"] == before["ended"] + 1))
+    after = _sessions(
+        await poll_until(
+            server, lambda s: _sessions(s)["ended"] == before["ended"] + 1, SETTLE_SECONDS, _sessions
+        )
+    )
     assert after["active"] == before["active"]
     assert after["started"] == before["started"] + 1
     assert after["disconnected"] == before["disconnected"]
@@ -113,7 +97,12 @@ async def test_a_dropped_call_is_closed_once_and_a_spent_credential_counts_as_un
         await peer.close()
     # A hang-up ends a phone session for good (it is not resumable), so it counts as ended.
     after = _sessions(
-        await poll_until(server, lambda s: (s.value("voxgate_sessions_active") or 0) == before["active"])
+        await poll_until(
+            server,
+            lambda s: (s.value("voxgate_sessions_active") or 0) == before["active"],
+            SETTLE_SECONDS,
+            _sessions,
+        )
     )
     assert after["started"] == before["started"] + 1
     assert after["ended"] + after["disconnected"] == before["ended"] + before["disconnected"] + 1
