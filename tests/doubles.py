@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
@@ -120,6 +121,27 @@ class ToneSTT:
 
 def tone_stt(settings: Settings) -> ToneSTT:
     return ToneSTT()
+
+
+class LoopBlockingSTT(ToneSTT):
+    """A badly written provider: its first final transcription blocks the server's event loop for
+    ``seconds`` (a synchronous sleep on the loop, as a blocking HTTP client or a long computation would)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.blocked = False
+
+    async def transcribe(
+        self, audio: FloatAudio, *, keyterms: Sequence[str] = (), partial: bool = False
+    ) -> str:
+        if not partial and not self.blocked:
+            self.blocked = True
+            time.sleep(self.seconds)  # noqa: ASYNC251 - blocking the loop is this double's purpose
+        return await super().transcribe(audio, keyterms=keyterms, partial=partial)
+
+
+def loop_blocking_stt(settings: Settings) -> LoopBlockingSTT:
+    return LoopBlockingSTT(float(os.environ.get("VOXGATE_TEST_BLOCK_LOOP_SECONDS", "3")))
 
 
 class FixedTextSTT:
@@ -277,8 +299,6 @@ DOUBLES_ENV: dict[str, str] = {
 
 def slow_energy_vad(settings: Settings) -> EnergyVAD:
     """Loads for ``VOXGATE_TEST_SLOW_LOAD_SECONDS`` (runs in the loader's worker thread)."""
-    import time
-
     time.sleep(float(os.environ.get("VOXGATE_TEST_SLOW_LOAD_SECONDS", "5")))
     return EnergyVAD()
 

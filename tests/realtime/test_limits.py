@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -22,10 +23,13 @@ from tests.twilio.twilio_peer import SimulatedTwilio
 from voxgate.audio.codecs import encode_audio
 from voxgate.audio.resample import resample, to_int16
 from voxgate.conversation.input_rate import VIOLATION_EPISODE_GAP_SECONDS, InputRateBudget
+from voxgate.conversation.loop_stalls import LoopHeartbeat, StallCredit
 
 WIRE_RATE = 24_000
 CHUNK_MS = 50
 DEFAULT_BURST_SECONDS = 2.0
+STALL_SECONDS = 3.5
+"""How long the stalling server's event loop is blocked: 1.5 s more than the burst allowance."""
 
 
 # --- servers and clients ------------------------------------------------------------------------------
@@ -33,6 +37,17 @@ DEFAULT_BURST_SECONDS = 2.0
 def paced_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The default input-rate limit (no VOXGATE_INPUT_RATE_BURST_SECONDS)."""
     with LiveServer(tmp_path_factory.mktemp("paced"), env=doubles_env()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stalling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The default input-rate limit, and an STT provider whose first final decode blocks the event loop
+    for longer than the burst allowance."""
+    env = doubles_env(
+        VOXGATE_STT="tests.doubles:loop_blocking_stt", VOXGATE_TEST_BLOCK_LOOP_SECONDS=str(STALL_SECONDS)
+    )
+    with LiveServer(tmp_path_factory.mktemp("stalling"), env=env) as server:
         yield server
 
 
@@ -153,6 +168,27 @@ async def test_a_real_time_client_never_trips_the_limit_even_after_a_hiccup(
     assert ended["audio_duration_seconds"] == pytest.approx(sent_seconds, abs=0.002)  # nothing dropped
 
 
+async def test_audio_sent_in_real_time_while_the_server_loop_was_blocked_is_not_dropped(
+    stalling_server: LiveServer, clients: list[ProtocolClient]
+) -> None:
+    client = await ready(stalling_server, clients)
+    # The first final decode blocks the server for 3.5 s while this client keeps talking in real time; the
+    # frames it sent meanwhile are read in one burst when the loop runs again.
+    audio = np.concatenate(
+        [utterance("hello there"), silence(STALL_SECONDS * 1000), utterance("check my order"), silence(500)]
+    )
+    await stream_like_a_microphone(client, audio)
+    first = await client.wait_for("transcript.user")
+    second = await client.wait_for("transcript.user")
+    assert (first["text"], second["text"]) == ("hello there", "check my order")
+    await client.send({"type": "session.end"})
+    ended = await client.wait_for("session.ended")
+    assert violations(client) == []
+    sent_seconds = sum(len(base64.b64decode(p)) for p in wire_chunks(audio)) / 2 / WIRE_RATE
+    assert ended["audio_duration_seconds"] == pytest.approx(sent_seconds, abs=0.002)  # nothing dropped
+    assert "the event loop stalled for 3." in stalling_server.log_text()  # the stall did happen
+
+
 def test_the_budget_admits_the_burst_then_drops_and_announces_once_per_episode() -> None:
     budget = InputRateBudget(DEFAULT_BURST_SECONDS)
     flood = [budget.admit(0.05, 100.0) for _ in range(200)]  # 10 s arriving at one instant
@@ -183,6 +219,45 @@ def test_the_budget_tolerates_big_chunks_and_catch_up_but_not_a_steady_overrun()
     dropped = sum(not a.admitted for a in decisions)
     assert dropped * 0.05 == pytest.approx(50 - 40 - DEFAULT_BURST_SECONDS, abs=0.2)
     assert fast.episodes == 1  # drops every few frames: one continuous episode, one error
+
+
+def test_a_server_stall_is_forgiven_for_its_catch_up_only() -> None:
+    budget = InputRateBudget(DEFAULT_BURST_SECONDS)
+    assert all(budget.admit(0.05, (k + 1) * 0.05).admitted for k in range(40))  # 2 s in real time
+    # The server read nothing for 3.5 s, then the 70 frames sent meanwhile at one instant.
+    budget.forgive(3.5, now=5.5)
+    assert all(budget.admit(0.05, 5.5).admitted for _ in range(70))
+    assert budget.dropped_seconds == 0.0 and budget.forgiven_seconds == 3.5
+
+    # Credit is not saved up: a stall with no audio to catch up lapses once its catch-up is over.
+    idle = InputRateBudget(DEFAULT_BURST_SECONDS)
+    idle.admit(0.05, 0.0)
+    idle.forgive(10.0, now=1.0)
+    flood = [idle.admit(0.05, 2.0) for _ in range(100)]  # 5 s at once, a second after the stall
+    assert sum(a.admitted for a in flood) == 40  # only the burst allowance
+
+
+async def test_stall_credit_measures_a_blocked_loop_once_per_reader() -> None:
+    heartbeat = LoopHeartbeat(asyncio.get_running_loop())
+    try:
+        first, second = StallCredit(heartbeat), StallCredit(heartbeat)
+        await asyncio.sleep(0)
+        time.sleep(0.6)  # noqa: ASYNC251 - block this loop, as a misbehaving provider would
+        now = time.monotonic()
+        # Read before the heartbeat's late tick has run: the stall is measured from the last tick.
+        credit = first.new_credit(now)
+        assert 0.6 - heartbeat.period <= credit <= 0.6 + 0.1
+        assert first.new_credit(now) == 0.0  # once
+        ticked = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(heartbeat.period, ticked.set_result, None)
+        await ticked  # the late tick has run by now and recorded the stall
+        assert heartbeat.stalls == 1
+        assert second.new_credit(time.monotonic()) == pytest.approx(heartbeat.last_stall.seconds)
+        # The late tick measured a hair longer than the early read: only the difference is new.
+        assert first.new_credit(time.monotonic()) == pytest.approx(heartbeat.last_stall.seconds - credit)
+        assert StallCredit(heartbeat).new_credit(time.monotonic()) == 0.0  # a later reader owes nothing
+    finally:
+        heartbeat.close()
 
 
 # --- at_capacity ------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
 from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
+from voxgate.conversation.loop_stalls import StallCredit, loop_heartbeat
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
 from voxgate.conversation.tools import ToolSet, http_headers, timeout_result
@@ -221,6 +222,8 @@ class Session:
         self.input_rate = InputRateBudget(
             deps.input_rate_burst_seconds or deps.settings.input_rate_burst_seconds
         )
+        self._stall_credit: StallCredit | None = None
+        """This session's share of the event loop's stalls, forgiven by the input-rate budget."""
         self._closed = False
 
     # --- public surface ---------------------------------------------------------------------------
@@ -228,7 +231,11 @@ class Session:
         """Queue one input: a parsed client event, a ProtocolError or TransportClosed from the transport,
         or an internal notification. Never blocks; items are handled in order by :meth:`run`."""
         if isinstance(item, InputAudio):
-            self._audio_arrivals.append(time.monotonic())
+            now = time.monotonic()
+            self._audio_arrivals.append(now)
+            if self._stall_credit is None:
+                self._stall_credit = StallCredit(loop_heartbeat())
+            self.input_rate.forgive(self._stall_credit.new_credit(now), now)
         self.queue.put_nowait(item)
 
     post = push
