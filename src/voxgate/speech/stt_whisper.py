@@ -8,11 +8,11 @@ Short encoder window: Whisper pads every input to a 30 s window, and on 2 cores 
 ~300 ms whatever the utterance length (attention is quadratic in the window). CTranslate2 accepts shorter
 inputs, so an utterance is encoded in a window of its own length plus :data:`WINDOW_PAD_SECONDS` of
 silence, and at least ``stt_window_seconds`` (``VOXGATE_STT_WINDOW_SECONDS``; 30 restores Whisper's own
-padding). The model was trained on 30 s windows and, given too short a one, can fail to stop; such a
-decode (no end token within a budget of tokens per second of audio, or a repetitive text) is redone in
-the full window. With key terms the full window is always used: hotwords were recognised less often in
-shorter windows (5/7 against 7/7). docs/speech.md gives the word error rates per window size that chose
-the default.
+padding). The silence is audio, padded before the log-mel transform as Whisper pads its input. The model
+was trained on 30 s windows and, given too short a one, can fail to stop; such a decode (no end token
+within a budget of tokens per second of audio, or a repetitive text) is redone in the full window.
+With key terms the full window is always used: hotwords were recognised less often in shorter windows
+(5/7 against 7/7). docs/speech.md gives the word error rates per window size that chose the default.
 
 Finals and partials run in two executors over one model loaded with two CTranslate2 workers
 (``num_workers=2``; the weights are shared), so a final never queues behind a partial: a CTranslate2
@@ -48,6 +48,7 @@ MAX_HOTWORDS_CHARS = 400
 WHISPER_WINDOW_FRAMES = 3000
 """Whisper's own encoder window: 30 s of 10 ms mel frames."""
 FRAMES_PER_SECOND = 100
+SAMPLES_PER_FRAME = INPUT_SAMPLE_RATE // FRAMES_PER_SECOND
 WINDOW_PAD_SECONDS = 1.0
 """Silence after the utterance inside a short window: the model expects to see speech end."""
 MAX_TOKENS_PER_SECOND = 8.0
@@ -60,6 +61,10 @@ COMPRESSION_RATIO_LIMIT = 2.4
 """faster-whisper's threshold for a repetitive (hallucinated) text."""
 NO_SPEECH_PROBABILITY = 0.6
 NO_SPEECH_LOGPROB = -1.0
+NO_SPEECH_CERTAIN = 0.8
+"""Above this no-speech probability a short-window decode is silence whatever its log-probability: in a
+window of silent audio Whisper may write a confident "you" (p 0.96-0.99), while one spoken word ("yes",
+"okay", "uh-huh", by Piper and espeak-ng) scored at most 0.32."""
 
 
 def keyterm_prompt(keyterms: Sequence[str]) -> str | None:
@@ -123,10 +128,16 @@ class WhisperSTT:
         """Decode in a window sized to the utterance; ``None`` when the audio does not fit one or the
         decode did not end cleanly (the caller then uses the full window)."""
         audio = np.ascontiguousarray(audio, dtype=np.float32)
-        features = self._model.feature_extractor(audio)[:, :-1]  # as faster-whisper: last frame is padding
-        window = max(self.window_frames, features.shape[-1] + int(WINDOW_PAD_SECONDS * FRAMES_PER_SECOND))
+        utterance_frames = audio.size // SAMPLES_PER_FRAME
+        window = max(self.window_frames, utterance_frames + int(WINDOW_PAD_SECONDS * FRAMES_PER_SECOND))
         if window > WHISPER_WINDOW_FRAMES:
             return None
+        # The window is filled with silent audio before the log-mel transform, as Whisper pads its own
+        # input, not with zero-valued features: zeros there read as sound, not silence, after the
+        # normalisation, and an utterance cut right after its last word was then misheard more often
+        # (the speculative decode starts 64 ms after it: "capital of France" became "of friends").
+        padding = window * SAMPLES_PER_FRAME - audio.size + SAMPLES_PER_FRAME
+        features = self._model.feature_extractor(audio, padding=padding)[:, :window]
         encoder_output = self._model.encode(pad_or_trim(features, window))
         prompt = self._model.get_prompt(
             self._tokenizer, [], without_timestamps=True, hotwords=keyterm_prompt(keyterms)
@@ -150,7 +161,9 @@ class WhisperSTT:
         if get_compression_ratio(text) > COMPRESSION_RATIO_LIMIT:
             return None
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-        if result.no_speech_prob > NO_SPEECH_PROBABILITY and avg_logprob < NO_SPEECH_LOGPROB:
+        if result.no_speech_prob > NO_SPEECH_CERTAIN or (
+            result.no_speech_prob > NO_SPEECH_PROBABILITY and avg_logprob < NO_SPEECH_LOGPROB
+        ):
             return ""
         if not any(character.isalnum() for character in text):
             return ""  # a lone "." for silence: a short window is less sure of "no speech" than the full one
