@@ -216,6 +216,9 @@ def test_lenient_parsing_ignores_unknown_fields_and_serialises_results() -> None
         ("I'd like a table for two at", False),  # no terminal punctuation
         ("Well...", False),
         ("Um.", False),
+        ("No.", False),  # often the start of "No, I said Tuesday.": the end-of-turn model decides
+        ("Yes!", False),
+        ("No, Tuesday.", True),
         ("", False),
         (None, False),
     ],

@@ -69,6 +69,9 @@ async def test_redis_outage_reports_server_error_keeps_talking_and_recovers(
         private_redis.start()  # empty: nothing survived the outage
         await talking.send_audio(utterance("okay"))
         assert (await talking.wait_for("transcript.agent"))["text"] == "You said okay."
+        # The empty Redis knows the session again from its next save, at the end of this reply: closing
+        # before it left nothing to resume (a race that failed this test once under load).
+        await talking.wait_for("reply.done")
         mark = talking.mark()
         await talking.connection.close()
         assert "session.error" not in talking.types(mark)

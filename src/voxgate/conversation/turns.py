@@ -77,15 +77,21 @@ CONTINUATION_WORDS = frozenset(
 """Words a finished sentence does not end on: a transcript ending on one reads as cut off."""
 
 
+MIN_COMPLETE_WORDS = 2
+"""A one-word transcript never reads as complete on its own: Whisper writes "No." for the "No," that
+starts "No, I said Tuesday, not Thursday." when the audio stops at the comma's pause."""
+
+
 def reads_as_complete(transcript: str | None) -> bool:
-    """Whether a transcript ends a sentence: terminal punctuation (not an ellipsis) after a word that can
-    end one. Whisper punctuates from the words and the intonation, so this is a second opinion on the
-    end-of-turn model, not a replacement for it."""
+    """Whether a transcript ends a sentence: at least :data:`MIN_COMPLETE_WORDS` words, terminal
+    punctuation (not an ellipsis) after a word that can end one. Whisper punctuates from the words and the
+    intonation, so this is a second opinion on the end-of-turn model, not a replacement for it (a one-word
+    answer is left to that model)."""
     text = (transcript or "").strip().rstrip("\"'”’)")
     if not text.endswith((".", "?", "!")) or text.endswith(("..", "…")):
         return False
     words = text.rstrip(".?!").split()
-    return bool(words) and words[-1].lower().strip(",;:\"'“‘(") not in CONTINUATION_WORDS
+    return len(words) >= MIN_COMPLETE_WORDS and words[-1].lower().strip(",;:\"'“‘(") not in CONTINUATION_WORDS
 
 
 # --- signals to the session ------------------------------------------------------------------------
