@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.api.conftest import agent_body
+from tests.metrics_polling import poll_until
 from tests.realtime.conftest import utterance
 from tests.realtime.protocol_client import ProtocolClient
 from tests.scale.conftest import REDIS_URL, Cluster, cluster_env, open_client
@@ -69,12 +70,12 @@ async def test_redis_outage_reports_server_error_keeps_talking_and_recovers(
         private_redis.start()  # empty: nothing survived the outage
         await talking.send_audio(utterance("okay"))
         assert (await talking.wait_for("transcript.agent"))["text"] == "You said okay."
-        # The empty Redis knows the session again from its next save, at the end of this reply: closing
-        # before it left nothing to resume (a race that failed this test once under load).
-        await talking.wait_for("reply.done")
         mark = talking.mark()
         await talking.connection.close()
         assert "session.error" not in talking.types(mark)
+        # A session still attached on x is not resumable (session_not_found): wait until x has noticed the
+        # close and checkpointed the session as detached (a resume sent at once lost that race under load).
+        await poll_until(x, lambda scraped: scraped.value("voxgate_sessions_active") == 0)
         # The same waiting connection now resumes the session, with the whole conversation.
         await waiting.send({"type": "session.resume", "session_id": session_id})
         assert (await waiting.wait_for("session.ready"))["session_id"] == session_id
