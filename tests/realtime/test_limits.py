@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -23,7 +25,7 @@ from tests.twilio.twilio_peer import SimulatedTwilio
 from voxgate.audio.codecs import encode_audio
 from voxgate.audio.resample import resample, to_int16
 from voxgate.conversation.input_rate import VIOLATION_EPISODE_GAP_SECONDS, InputRateBudget
-from voxgate.conversation.loop_stalls import LoopHeartbeat, StallCredit
+from voxgate.conversation.loop_stalls import LoopHeartbeat, StallCredit, loop_heartbeat
 
 WIRE_RATE = 24_000
 CHUNK_MS = 50
@@ -258,6 +260,25 @@ async def test_stall_credit_measures_a_blocked_loop_once_per_reader() -> None:
         assert StallCredit(heartbeat).new_credit(time.monotonic()) == 0.0  # a later reader owes nothing
     finally:
         heartbeat.close()
+
+
+def test_the_heartbeat_registry_does_not_keep_a_finished_loop_alive() -> None:
+    async def beat() -> None:
+        heartbeat = loop_heartbeat()
+        started = heartbeat.last_tick
+        loop = asyncio.get_running_loop()
+        after_first_tick = loop.create_future()
+        loop.call_later(heartbeat.period, after_first_tick.set_result, None)  # due after the heartbeat's
+        await after_first_tick
+        assert heartbeat.last_tick > started  # it ticked and scheduled its next tick on this loop
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(beat())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
 
 
 # --- at_capacity ------------------------------------------------------------------------------------------

@@ -44,8 +44,10 @@ class LoopHeartbeat:
         self.last_stall: Stall | None = None
         self.stalls = 0
         """Stalls seen so far (for tests and debugging)."""
-        self._loop = loop
-        self._handle = loop.call_later(period, self._tick)
+        self._closed = False
+        # Only the loop refers to the heartbeat (through its timer), never the other way round, so the
+        # per-loop registry below can forget a loop that is gone.
+        loop.call_later(period, self._tick)
 
     def stall_at(self, now: float) -> Stall | None:
         """The stall ``now`` falls in (the loop has not ticked since it began), else the last one seen."""
@@ -55,7 +57,8 @@ class LoopHeartbeat:
         return self.last_stall
 
     def close(self) -> None:
-        self._handle.cancel()
+        """Stop ticking (after the next tick, which is already scheduled)."""
+        self._closed = True
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -66,8 +69,8 @@ class LoopHeartbeat:
             if late >= STALL_WARNING_SECONDS:
                 logger.warning("the event loop stalled for %.2f s (audio read late is not dropped)", late)
         self.last_tick = now
-        if not self._loop.is_closed():
-            self._handle = self._loop.call_later(self.period, self._tick)
+        if not self._closed:
+            asyncio.get_running_loop().call_later(self.period, self._tick)
 
 
 _heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopHeartbeat] = weakref.WeakKeyDictionary()
