@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import doubles
+from voxgate.audio.codecs import encode_audio
+from voxgate.audio.resample import resample, to_int16
 from voxgate.config import Settings
 from voxgate.conversation.session import Session, SessionDependencies, TransportClosed
 from voxgate.protocol.config import SessionConfig
-from voxgate.protocol.events import ServerEvent
-from voxgate.speech.base import SpeechStack
+from voxgate.protocol.events import InputAudio, ServerEvent
+from voxgate.speech.base import FloatAudio, SpeechStack
 from voxgate.store.checkpoints import MemoryCheckpointStore
 
 
@@ -77,3 +80,9 @@ def make_session(
 async def close_session(session: Session, task: asyncio.Task[None]) -> None:
     session.push(TransportClosed())
     await asyncio.wait_for(task, 5)
+
+
+def input_audio(audio: FloatAudio) -> InputAudio:
+    """``input.audio`` carrying 16 kHz float audio in the default format (``audio/pcm`` at 24 kHz)."""
+    pcm = to_int16(resample(audio, 16_000, 24_000))
+    return InputAudio(audio=base64.b64encode(encode_audio("audio/pcm", pcm)).decode())

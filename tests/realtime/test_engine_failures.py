@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tests import doubles
-from tests.realtime.engine import close_session, doubles_stack, make_session
-from voxgate.audio.codecs import encode_audio
-from voxgate.audio.resample import resample, to_int16
+from tests.realtime.engine import close_session, doubles_stack, input_audio, make_session
 from voxgate.conversation.session import Phase
 from voxgate.protocol.events import InputAudio, ReplyCreate, SessionUpdate
 from voxgate.speech.base import ChatMessage, LLMEvent, TextDelta, ToolSchema
@@ -41,8 +38,7 @@ class _FailingLLM:
 
 
 def _audio_frame() -> InputAudio:
-    pcm = to_int16(resample(doubles.tone(400, 100), 16_000, 24_000))
-    return InputAudio(audio=base64.b64encode(encode_audio("audio/pcm", pcm)).decode())
+    return input_audio(doubles.tone(400, 100))
 
 
 async def test_internal_failure_is_server_error_and_session_stays_open(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from tests import doubles
-from tests.realtime.engine import close_session, doubles_stack, make_session
+from tests.realtime.engine import close_session, doubles_stack, input_audio, make_session
+from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.protocol.events import ReplyCreate, SessionUpdate
 from voxgate.speech.base import ChatMessage, ToolSchema
 
@@ -42,4 +45,40 @@ async def test_the_conversation_is_prefilled_at_ready_and_after_each_reply(tmp_p
     await sink.wait_for(lambda e: e["type"] == "reply.done")
     after_reply = await asyncio.wait_for(llm.warmed.get(), 5)
     assert [(m.role, m.content) for m in after_reply[1:]] == [("assistant", "Hello there.")]
+    await close_session(session, task)
+
+
+async def test_the_users_words_are_prefilled_while_they_speak_and_pause(tmp_path: Path) -> None:
+    said = "I would like to book a table for two"
+    stack = doubles_stack()
+    stack.stt = doubles.FixedTextSTT(said)  # partials hear the first two words, finals the whole line
+    llm = _WarmRecordingLLM()
+    stack.llm = llm
+    session, sink = make_session(tmp_path, stack=stack)
+    session.input_rate = InputRateBudget(60)  # the test streams faster than real time
+    task = asyncio.create_task(session.run())
+    session.push(SessionUpdate(session={"system_prompt": "SAY: Okay."}))
+    assert [m.role for m in await asyncio.wait_for(llm.warmed.get(), 5)] == ["system"]
+
+    for _ in range(15):
+        session.push(input_audio(doubles.tone(300, 100)))
+    await sink.wait_for(lambda e: e["type"] == "transcript.user.delta")
+    while_speaking = await asyncio.wait_for(llm.warmed.get(), 5)
+    # the last word of a partial may be cut short: only the words before it
+    assert [(m.role, m.content) for m in while_speaking] == [("system", "SAY: Okay."), ("user", "I")]
+    assert not any(e["type"] == "transcript.user" for e in sink.events)
+
+    silence = input_audio(np.zeros(1600, np.float32))  # 100 ms
+    session.push(silence)  # a pause that starts the speculative decode but does not end the turn
+    session.push(silence)
+    while_pausing = await asyncio.wait_for(llm.warmed.get(), 5)
+    assert [(m.role, m.content) for m in while_pausing] == [("system", "SAY: Okay."), ("user", said)]
+    assert not any(e["type"] == "input.speech.stopped" for e in sink.events)
+    for _ in range(13):
+        session.push(silence)
+
+    await sink.wait_for(lambda e: e["type"] == "reply.done")
+    after_reply = await asyncio.wait_for(llm.warmed.get(), 5)
+    assert [m.role for m in after_reply] == ["system", "user", "assistant"]
+    assert llm.warmed.empty()  # nothing prefilled the user's words during the reply
     await close_session(session, task)

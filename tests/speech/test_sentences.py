@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxgate.speech.sentences import SentenceSplitter
+from voxgate.speech.sentences import SentenceSplitter, synthesis_text
 
 
 def split(text: str, *, step: int = 1, **options: int) -> list[str]:
@@ -117,3 +117,63 @@ def test_reset_restores_the_early_clause_for_the_next_reply() -> None:
     assert splitter.feed("Hello. Then one two three four, five ") == ["Hello."]
     splitter.reset()
     assert splitter.feed("One two three four, five ") == ["One two three four,"]
+
+
+@pytest.mark.parametrize("step", [1, 3, 7])
+def test_first_sentence_without_a_clause_is_cut_before_a_phrase(step: int) -> None:
+    text = "You can book a table for two at seven thirty tonight. It is on the terrace for you."
+    assert split(text, step=step, min_clause_words=3, first_phrase_words=3) == [
+        "You can book a table",
+        "for two at seven thirty tonight.",
+        "It is on the terrace for you.",
+    ]
+
+
+def test_no_phrase_cut_once_the_sentence_end_has_arrived() -> None:
+    """The cut only saves waiting for the rest of the sentence: text that arrives whole is not cut."""
+    text = "You can book a table for two at seven thirty tonight. Okay."
+    assert split(text, step=1000, min_clause_words=3, first_phrase_words=3) == [
+        "You can book a table for two at seven thirty tonight.",
+        "Okay.",
+    ]
+
+
+def test_phrase_cut_waits_until_the_opening_word_is_complete() -> None:
+    splitter = SentenceSplitter(first_phrase_words=3)
+    assert splitter.feed("Set a reminder fo") == []
+    assert splitter.feed("r") == []  # could still become "forty" or "format"
+    assert splitter.feed(" your") == ["Set a reminder"]
+    splitter = SentenceSplitter(first_phrase_words=3)
+    assert splitter.feed("Set a reminder format ") == []  # not a phrase opener
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will for sure call you back.",  # "will" cannot end a phrase
+        "You're waiting for twenty minutes.",  # too few words before "for"
+        "Yes, I can confirm that my payment has been processed.",  # no phrase opener
+    ],
+)
+def test_no_phrase_cut_where_it_would_break_a_phrase(text: str) -> None:
+    assert split(text, min_clause_words=3, first_phrase_words=3) == [text]
+
+
+def test_only_the_first_chunk_is_a_phrase_and_clauses_come_first() -> None:
+    assert split("Okay, let me look at that now. It is ready for pickup at noon.", first_phrase_words=3) == [
+        "Okay, let me look",
+        "at that now.",
+        "It is ready for pickup at noon.",
+    ]
+    assert split("Let me check that, for you.", min_clause_words=3, first_phrase_words=3) == [
+        "Let me check that,",
+        "for you.",
+    ]
+    assert split("You can book a table for two.") == ["You can book a table for two."]  # off by default
+
+
+def test_synthesis_text_gives_a_phrase_cut_a_comma() -> None:
+    assert synthesis_text("You can book a table", last=False) == "You can book a table,"
+    assert synthesis_text("You can book a table", last=True) == "You can book a table"
+    for chunk in ("Hello there.", "Let me check that,", "Really?!", 'He said "stop."', "Wait —"):
+        assert synthesis_text(chunk, last=False) == chunk

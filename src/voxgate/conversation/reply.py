@@ -36,11 +36,18 @@ from voxgate.conversation.timings import TurnTimings
 from voxgate.conversation.tools import ToolSet, http_headers
 from voxgate.protocol.events import ReplyAudio, ServerEvent
 from voxgate.speech.base import ChatMessage, LanguageModel, TextDelta, TextToSpeech, ToolCallRequest
-from voxgate.speech.sentences import SentenceSplitter
+from voxgate.speech.sentences import SentenceSplitter, synthesis_text
 
 logger = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 4
+FIRST_CLAUSE_WORDS = 3
+"""The first chunk may end at a clause boundary once it has this many words ..."""
+FIRST_PHRASE_WORDS = 3
+"""... or, in a first sentence without one, before a word that opens a phrase (``SentenceSplitter``)."""
+
+_Chunks = asyncio.Queue[tuple[str, bool] | None]
+"""Text stage -> voice stage: (chunk, whether it ends what the LLM wrote for now)."""
 _WORDS = re.compile(r"\S+")
 
 
@@ -144,7 +151,7 @@ class Reply:
         self.pacer.clock.acknowledge(played_ms)
 
     async def run(self) -> ReplyOutcome:
-        chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        chunks: _Chunks = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._stages = [
             loop.create_task(self._write(chunks), name=f"{self.reply_id}-text"),
@@ -161,20 +168,22 @@ class Reply:
         return ReplyOutcome(self.alignment.full_text(), self._hold_http_calls)
 
     # --- stage 1: text ----------------------------------------------------------------------------
-    async def _write(self, chunks: asyncio.Queue[str | None]) -> None:
-        splitter = SentenceSplitter(min_clause_words=3)
+    async def _write(self, chunks: _Chunks) -> None:
+        splitter = SentenceSplitter(
+            min_clause_words=FIRST_CLAUSE_WORDS, first_phrase_words=FIRST_PHRASE_WORDS
+        )
         timings = self.context.timings
         try:
             if self._fixed_text is not None:
                 for chunk in splitter.feed(self._fixed_text + " "):
                     self._first_sentence(timings)
-                    chunks.put_nowait(chunk)
+                    chunks.put_nowait((chunk, False))
             else:
                 await self._write_llm(splitter, chunks)
             rest = splitter.flush()
             if rest:
                 self._first_sentence(timings)
-                chunks.put_nowait(rest)
+                chunks.put_nowait((rest, True))
         finally:
             chunks.put_nowait(None)
 
@@ -183,7 +192,7 @@ class Reply:
         if timings.first_sentence is None:
             timings.first_sentence = time.monotonic()
 
-    async def _write_llm(self, splitter: SentenceSplitter, chunks: asyncio.Queue[str | None]) -> None:
+    async def _write_llm(self, splitter: SentenceSplitter, chunks: _Chunks) -> None:
         ctx = self.context
         messages = self._messages
         for _round in range(MAX_TOOL_ROUNDS):
@@ -198,7 +207,7 @@ class Reply:
                         round_text.append(event.text)
                         for chunk in splitter.feed(event.text):
                             self._first_sentence(ctx.timings)
-                            chunks.put_nowait(chunk)
+                            chunks.put_nowait((chunk, False))
                     elif isinstance(event, ToolCallRequest):
                         record = await self._route_call(event)
                         if record is not None and record.server_side:
@@ -208,7 +217,7 @@ class Reply:
                 return
             rest = splitter.flush()
             if rest:
-                chunks.put_nowait(rest)
+                chunks.put_nowait((rest, True))
             await asyncio.gather(*(self._run_http(record) for record, _ in interactive))
             messages = [
                 *messages,
@@ -268,17 +277,18 @@ class Reply:
         ctx.ledger.answer(record.call_id, outcome.text, is_error=outcome.is_error)
 
     # --- stage 2: voice ---------------------------------------------------------------------------
-    async def _voice(self, chunks: asyncio.Queue[str | None]) -> None:
+    async def _voice(self, chunks: _Chunks) -> None:
         ctx = self.context
         pacer = self.pacer
         resampler = StreamResampler(ctx.tts.sample_rate, pacer.sample_rate, dtype=np.int16)
         fed_samples = 0
         try:
-            while (text := await chunks.get()) is not None:
+            while (item := await chunks.get()) is not None:
+                text, last = item
                 start_ms = fed_samples * 1000 / pacer.sample_rate
                 segment = SpokenSegment(text, start_ms, start_ms)
                 self.alignment.segments.append(segment)
-                stream = ctx.tts.synthesize(text, voice_id=ctx.voice_id)
+                stream = ctx.tts.synthesize(synthesis_text(text, last=last), voice_id=ctx.voice_id)
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for pcm in stream:
                         if ctx.timings.tts_first_audio is None:

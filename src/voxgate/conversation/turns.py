@@ -109,6 +109,15 @@ class PartialTranscript:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeculativeTranscript:
+    """The user paused and this is what they said so far (the speculative final decode). The turn may
+    still go on; nothing is sent to the client. The session uses it to get the LLM ready."""
+
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStopped:
     item_id: str
     speech_end_monotonic: float
@@ -122,7 +131,7 @@ class FinalTranscript:
     decoded_monotonic: float
 
 
-TurnSignal = SpeechStarted | PartialTranscript | SpeechStopped | FinalTranscript
+TurnSignal = SpeechStarted | PartialTranscript | SpeculativeTranscript | SpeechStopped | FinalTranscript
 
 TaskKind = Literal["partial", "final", "detector", "backchannel"]
 
@@ -454,6 +463,10 @@ class TurnTaker:
             elif current and utterance is not None and utterance.speculative_samples == result.audio_samples:
                 utterance.speculative_text = result.value or ""
                 utterance.speculative_complete = reads_as_complete(utterance.speculative_text)
+                if utterance.announced and not utterance.held and utterance.speculative_text.strip():
+                    signals.append(
+                        SpeculativeTranscript(utterance.item_id, utterance.speculative_text.strip())
+                    )
                 if not utterance.speaking:
                     self._check_end(utterance, signals)
             return signals
