@@ -169,6 +169,11 @@ def report(run: StackRun) -> str:
     completed = sum(1 for t in run.turns if t.reply is not None and t.reply.status == "completed")
     out.append(f"Turns answered: {completed} of {len(run.turns)}; problems: {len(run.errors)}.")
     out += [f"- {problem}" for problem in run.errors[:10]]
+    out += [
+        f"- not answered: said {t.line!r}, heard {t.transcript!r}, reply {t.reply and t.reply.status}"
+        for t in run.turns
+        if t.reply is None or t.reply.status != "completed"
+    ][:10]
     out.append("")
     out.append(verdict(run, v2v))
     return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,44 @@ async def test_warm_prefills_the_system_prompt_for_the_first_reply(llm: object) 
     prefix = llm.renderer.render([system], TOOLS, add_generation_prompt=False)  # type: ignore[attr-defined]
     prefix_tokens = len(llm._llama.tokenize(prefix.encode(), add_bos=False, special=True))  # type: ignore[attr-defined]
     assert stats.reused_prefix_tokens >= prefix_tokens - 1, stats
+
+
+async def test_an_anticipated_reply_starts_with_what_was_generated_ahead(llm: object) -> None:
+    system = ChatMessage("system", "You are Max, the receptionist of a dental practice in Bristol. Be brief.")
+    turn = [system, ChatMessage("user", "Can I book a check-up for next Monday morning?")]
+    produced = await llm.anticipate(turn, (), session_key="anticipating")  # type: ignore[attr-defined]
+    assert produced > 0
+    ahead = "".join(llm._anticipation.pieces)  # type: ignore[attr-defined]
+    assert ahead.strip()
+    events = await collect(llm, turn, (), session_key="anticipating")
+    reply = "".join(event.text for event in events if isinstance(event, TextDelta))
+    stats = llm.last_stats  # type: ignore[attr-defined]
+    assert stats.anticipated_tokens == produced, stats
+    assert reply.startswith(ahead) and len(reply) >= len(ahead)
+    assert llm._anticipation is None  # type: ignore[attr-defined]  # used once
+
+
+async def test_an_anticipation_for_other_words_is_not_used(llm: object) -> None:
+    system = ChatMessage("system", "You are Max, the receptionist of a dental practice in Bristol. Be brief.")
+    guessed = [system, ChatMessage("user", "Can I book a check-up")]
+    said = [system, ChatMessage("user", "Can I book a check-up for my son on Friday?")]
+    await llm.anticipate(guessed, (), session_key="anticipating")  # type: ignore[attr-defined]
+    await collect(llm, said, (), session_key="anticipating")
+    stats = llm.last_stats  # type: ignore[attr-defined]
+    assert stats.anticipated_tokens == 0
+    assert stats.reused_prefix_tokens > 0  # the common prefix is still reused
+
+
+async def test_a_request_stops_a_running_anticipation(llm: object) -> None:
+    story = [
+        SYSTEM,
+        ChatMessage("user", "Tell me a long story about the history of pizza, in ten sentences."),
+    ]
+    llm.anticipate_tokens = 48  # type: ignore[attr-defined]
+    try:
+        ahead = asyncio.ensure_future(llm.anticipate(story, (), session_key="story"))  # type: ignore[attr-defined]
+        await asyncio.sleep(0)  # submitted first
+        await collect(llm, [SYSTEM, ChatMessage("user", "Hello?")], (), session_key="story")
+        assert await ahead < 48
+    finally:
+        llm.anticipate_tokens = 16  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from tests.speech.fixtures import (
     word_error_rate,
 )
 from voxgate.speech.base import SpeechToText
-from voxgate.speech.stt_whisper import WhisperSTT, keyterm_prompt
+from voxgate.speech.stt_whisper import WhisperSTT, keyterm_prompt, loops
 
 pytestmark = pytest.mark.models
 
@@ -116,7 +116,7 @@ async def test_whisper_base_is_selectable(tmp_path_factory: pytest.TempPathFacto
 
 
 def test_utterances_decode_in_a_short_window_by_default(stt: WhisperSTT) -> None:
-    assert stt.window_frames == 1500  # stt_window_seconds = 15
+    assert stt.window_frames == 1000  # stt_window_seconds = 10
     before = stt.short_window_decodes
     pairs = [(text, stt.decode(piper_speech(text))) for text in PIPER_SENTENCES]
     assert word_error_rate(pairs) <= 0.1, pairs
@@ -140,6 +140,36 @@ def test_a_decode_that_does_not_stop_is_redone_in_the_full_window(
 
     monkeypatch.setattr(stt_whisper, "MAX_TOKENS_PER_SECOND", 0.0)
     monkeypatch.setattr(stt_whisper, "MIN_TOKEN_BUDGET", 3)  # every sentence here runs out of tokens
+    audio = piper_speech(PIPER_SENTENCES[0])
+    assert stt.decode_short_window(audio) is None
+    before = stt.full_window_fallbacks
+    assert word_error_rate([(PIPER_SENTENCES[0], stt.decode(audio))]) <= 0.1
+    assert stt.full_window_fallbacks == before + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "looping"),
+    [
+        ("10 of clubs 10 of clubs 10 of clubs 10 of", True),  # tiny.en on "ten of clubs", 8 s window
+        ("5 5 5 5 5 5 5 5", True),
+        ("I said I said I said that", True),
+        ("5 5", False),
+        ("Yes, yes, yes.", False),
+        ("No no no no", False),
+        ("555-234-5678", False),
+        ("Can you call me back at 555-234-5678?", False),
+    ],
+)
+def test_loops(text: str, looping: bool) -> None:
+    assert loops(text) is looping
+
+
+def test_a_decode_that_loops_is_redone_in_the_full_window(
+    stt: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxgate.speech import stt_whisper
+
+    monkeypatch.setattr(stt_whisper, "loops", lambda text: True)
     audio = piper_speech(PIPER_SENTENCES[0])
     assert stt.decode_short_window(audio) is None
     before = stt.full_window_fallbacks

@@ -218,7 +218,7 @@ class Session:
         self._last_audio = time.monotonic()
         self._last_gap_report = 0.0
         self._pending_timings: TurnTimings | None = None
-        self._prefill_words: str | None = None
+        self._prefill_words: tuple[str, bool] | None = None
         """The user's words so far, waiting to be prefilled into the LLM (the latest wins)."""
         self._prefill_task: asyncio.Task[None] | None = None
         self._audio_arrivals: deque[float] = deque()
@@ -495,11 +495,14 @@ class Session:
         await self._send(SessionReady(session_id=self.session_id, expires_at=expires_at))
         self._spawn(self._warm_llm(), "llm-warm")
 
-    async def _warm_llm(self, user_words: str | None = None) -> None:
+    async def _warm_llm(self, user_words: str | None = None, *, anticipate: bool = False) -> None:
         """Prefill the system prompt, tools and conversation so far while the greeting plays or the user
         speaks, so a reply does not pay a cold prefill (about 3 s with tools for the embedded model).
-        ``user_words``: what the user has said so far in the turn under way, prefilled as their message."""
+        ``user_words``: what the user has said so far in the turn under way, prefilled as their message;
+        with ``anticipate`` the LLM may also start its answer to them (``LlamaLLM.anticipate``)."""
         warm = getattr(self.llm, "warm", None)
+        if anticipate:
+            warm = getattr(self.llm, "anticipate", None) or warm
         if warm is None or self.session_id is None:
             return
         messages = self.ledger.to_messages(self.config.system_prompt, None)
@@ -510,17 +513,17 @@ class Session:
         except Exception:
             logger.warning("prefilling the LLM prompt failed; the first reply will prefill", exc_info=True)
 
-    def _prefill_user_words(self, words: str) -> None:
+    def _prefill_user_words(self, words: str, *, anticipate: bool = False) -> None:
         """Prefill the LLM with the user's words while they are still speaking (from a partial transcript)
-        or pausing (the speculative transcript). The reply's prompt then shares that prefix and prefills
-        only what differs (llama.cpp reuses the longest matching prefix): the user's last words and the
-        assistant header instead of the whole message (~250 ms of the embedded model on 2 cores).
+        or pausing (the speculative transcript, which is also the final one unless they go on: the LLM
+        may start its answer, see ``anticipate``). The reply's prompt then shares that prefix and
+        prefills only what differs (llama.cpp reuses the longest matching prefix).
 
         Best-effort: only while no reply is running, and never queued behind other work on the model
         (another session's reply would wait for it); a newer text replaces one not yet started."""
         if not words or self.reply is not None or self.hold or self.phase is not Phase.READY:
             return
-        self._prefill_words = words
+        self._prefill_words = (words, anticipate)
         if self._prefill_task is None or self._prefill_task.done():
             self._prefill_task = asyncio.ensure_future(self._run_prefills())
             self._prefill_task.set_name("llm-prefill-user")
@@ -528,12 +531,13 @@ class Session:
             self._prefill_task.add_done_callback(self._background.discard)
 
     async def _run_prefills(self) -> None:
-        while (words := self._prefill_words) is not None:
+        while (pending := self._prefill_words) is not None:
             self._prefill_words = None
             executor = getattr(self.llm, "executor", None)
             if self.reply is not None or (executor is not None and executor.busy):
                 continue
-            await self._warm_llm(user_words=words)
+            words, anticipate = pending
+            await self._warm_llm(words, anticipate=anticipate)
 
     async def _resume(self, session_id: str) -> None:
         try:
@@ -698,7 +702,7 @@ class Session:
                     # The last word of a partial is often cut short or revised: prefill the words before it.
                     self._prefill_user_words(signal.text.rsplit(maxsplit=1)[0] if " " in signal.text else "")
             elif isinstance(signal, SpeculativeTranscript):
-                self._prefill_user_words(signal.text)
+                self._prefill_user_words(signal.text, anticipate=True)
             elif isinstance(signal, SpeechStopped):
                 await self._send(InputSpeechStopped())
                 self._pending_timings = TurnTimings(

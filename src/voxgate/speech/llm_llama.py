@@ -8,6 +8,10 @@
 - Tool calls: the model writes ``<tool_call>{"name": …, "arguments": …}</tool_call>`` (or bare JSON).
   :class:`ToolCallStreamParser` holds back output that starts like that and parses it at the end,
   while an ordinary reply streams token by token.
+- Anticipation: when the user pauses, the session may ask for the reply to what they said so far
+  (:meth:`LlamaLLM.anticipate`). Its first tokens are generated while turn-taking is still deciding
+  whether the turn has ended; a :meth:`LlamaLLM.stream` for exactly that prompt then starts with them
+  and goes on from there, and any other request makes the anticipation stop after its current token.
 - Prompt caching: llama.cpp keeps the KV cache of its last evaluation and llama-cpp-python reuses the
   longest matching token prefix, so a session's system prompt + tools + history is not re-prefilled
   on its next turn. When several sessions share the model, the KV cells of the session being switched
@@ -67,6 +71,26 @@ class _SessionKV:
     data: bytes
 
 
+@dataclass(slots=True)
+class _Anticipation:
+    """The start of a reply generated ahead of its request (worker thread only)."""
+
+    session_key: str | None
+    prompt: list[int]
+    pieces: list[str]
+    tokens: int
+    finished: bool
+    """The model ended its reply (not merely the anticipation's token budget)."""
+
+
+@dataclass(slots=True)
+class _CompletionRun:
+    produced: int = 0
+    first_at: float | None = None
+    stopped: bool = False
+    finished: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationStats:
     """What the last generation did (also logged at debug level)."""
@@ -77,6 +101,8 @@ class GenerationStats:
     prefill_seconds: float
     total_seconds: float
     stopped_early: bool
+    anticipated_tokens: int = 0
+    """Tokens of the reply that :meth:`LlamaLLM.anticipate` had generated before it was asked for."""
 
 
 class ChatPromptRenderer:
@@ -148,6 +174,7 @@ class LlamaLLM:
         max_tokens: int = 200,
         seed: int = 1234,
         max_cached_sessions: int = 8,
+        anticipate_tokens: int = 16,
         require_grounded_calls: bool = True,
     ) -> None:
         from llama_cpp import Llama  # heavy: only when the embedded LLM is chosen
@@ -158,6 +185,9 @@ class LlamaLLM:
         self.max_tokens = max_tokens
         self.seed = seed
         self.max_cached_sessions = max_cached_sessions
+        self.anticipate_tokens = anticipate_tokens
+        """How far :meth:`anticipate` generates: about one spoken clause, so a turn that goes on after
+        all wastes at most this much of the model's time."""
         self.require_grounded_calls = require_grounded_calls
         try:
             self._llama: Llama = Llama(
@@ -181,6 +211,10 @@ class LlamaLLM:
         self._session_cache_supported = hasattr(self._llama, "_ctx") and hasattr(
             self._llama, "_requires_eval"
         )
+        self._anticipation: _Anticipation | None = None
+        self._requests = 0
+        """Requests submitted to the worker (counted on the event loop): an anticipation stops after its
+        current token once a later request has been submitted."""
         self.last_stats: GenerationStats | None = None
         self.recent_stats: deque[GenerationStats] = deque(maxlen=64)
         """Every generation, oldest first (a reply whose tool call was rejected has two)."""
@@ -247,6 +281,7 @@ class LlamaLLM:
         def emit(text: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
+        self._requests += 1
         job = asyncio.ensure_future(
             self._executor.run(self._generate, messages, tools, session_key, speak_only, stop, emit)
         )
@@ -270,7 +305,27 @@ class LlamaLLM:
     ) -> None:
         """Prefill the prompt prefix of ``messages`` (e.g. just the system prompt) for ``session_key``
         so the session's first reply does not pay the cold prefill (~3 s with tools on 2 cores)."""
+        self._requests += 1
         await self._executor.run(self._warm, list(messages), list(tools), session_key)
+
+    async def anticipate(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> int:
+        """Start the reply to ``messages`` before it is asked for (the user has paused; the turn may end).
+
+        Generates up to :attr:`anticipate_tokens` tokens and keeps them: a later :meth:`stream` of
+        exactly these messages for the same session yields them at once and continues. Any other request
+        (or a newer anticipation) stops it after its current token; a prompt that does not match
+        discards it and reuses the KV cache's common prefix as usual. Returns the tokens generated."""
+        self._requests += 1
+        ticket = self._requests
+        return await self._executor.run(
+            self._anticipate, list(messages), list(tools), session_key, lambda: self._requests != ticket
+        )
 
     def forget_session(self, session_key: str) -> None:
         """Drop a finished session's saved prompt cache."""
@@ -299,6 +354,47 @@ class LlamaLLM:
                 )
             messages = trimmed
 
+    def _prompt_for(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
+        if tools and messages[-1].role == "tool":  # the small model must answer the result in words
+            messages = [*messages, ChatMessage("system", AFTER_TOOL_RESULT_HINT)]
+        return self._prompt_tokens(messages, tools)
+
+    def _complete(
+        self,
+        prompt: list[int],
+        max_tokens: int,
+        speak_only: bool,
+        stop: Callable[[], bool],
+        emit: Callable[[str], None],
+    ) -> _CompletionRun:
+        """Sample up to ``max_tokens`` after ``prompt``, handing each piece of text to ``emit``."""
+        run = _CompletionRun()
+        completion = self._llama.create_completion(
+            prompt=prompt,
+            max_tokens=max_tokens,
+            temperature=self.temperature,
+            top_p=0.9,
+            repeat_penalty=1.05,
+            seed=self.seed,
+            stream=True,
+            logits_processor=self._speak_only_processor() if speak_only else None,
+        )
+        try:
+            for chunk in completion:
+                if stop():
+                    run.stopped = True
+                    break
+                choice = chunk["choices"][0]  # type: ignore[index]
+                run.produced += 1
+                run.first_at = run.first_at or time.perf_counter()
+                if choice["text"]:
+                    emit(choice["text"])
+                if choice.get("finish_reason") == "stop":
+                    run.finished = True
+        finally:
+            completion.close()  # type: ignore[union-attr]
+        return run
+
     def _generate(
         self,
         messages: list[ChatMessage],
@@ -312,36 +408,32 @@ class LlamaLLM:
         if stop.is_set():
             raise asyncio.CancelledError
         try:
-            if tools and messages[-1].role == "tool":  # the small model must answer the result in words
-                messages = [*messages, ChatMessage("system", AFTER_TOOL_RESULT_HINT)]
-            tokens = self._prompt_tokens(messages, tools)
+            tokens = self._prompt_for(messages, tools)
             self._switch_session(session_key, tokens)
             reused = _common_prefix(self._llama.input_ids[: self._llama.n_tokens].tolist(), tokens)
-            completion = self._llama.create_completion(
-                prompt=tokens,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                top_p=0.9,
-                repeat_penalty=1.05,
-                seed=self.seed,
-                stream=True,
-                logits_processor=self._speak_only_processor() if speak_only else None,
-            )
-            first_at: float | None = None
-            produced = 0
-            stopped = False
-            try:
-                for chunk in completion:
-                    if stop.is_set():
-                        stopped = True
-                        break
-                    produced += 1
-                    first_at = first_at or time.perf_counter()
-                    text = chunk["choices"][0]["text"]  # type: ignore[index]
-                    if text:
-                        emit(text)
-            finally:
-                completion.close()  # type: ignore[union-attr]
+            anticipated = self._anticipation
+            self._anticipation = None
+            run = _CompletionRun()
+            prompt, budget, anticipated_tokens = tokens, self.max_tokens, 0
+            if (
+                anticipated is not None
+                and not speak_only
+                and anticipated.session_key == session_key
+                and anticipated.prompt == tokens
+            ):
+                for piece in anticipated.pieces:
+                    run.first_at = run.first_at or time.perf_counter()
+                    emit(piece)
+                text = "".join(anticipated.pieces)
+                prompt = tokens + self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+                budget = self.max_tokens - anticipated.tokens
+                run.produced, run.finished = anticipated.tokens, anticipated.finished
+                anticipated_tokens = anticipated.tokens
+            if not run.finished and budget > 0:
+                rest = self._complete(prompt, budget, speak_only, stop.is_set, emit)
+                run.produced += rest.produced
+                run.first_at = run.first_at or rest.first_at
+                run.stopped = rest.stopped
         except LanguageModelError:
             raise
         except Exception as exc:
@@ -350,15 +442,33 @@ class LlamaLLM:
         stats = GenerationStats(
             prompt_tokens=len(tokens),
             reused_prefix_tokens=reused,
-            completion_tokens=produced,
-            prefill_seconds=(first_at or now) - started,
+            completion_tokens=run.produced,
+            prefill_seconds=(run.first_at or now) - started,
             total_seconds=now - started,
-            stopped_early=stopped,
+            stopped_early=run.stopped,
+            anticipated_tokens=anticipated_tokens,
         )
         self.last_stats = stats
         self.recent_stats.append(stats)
         logger.debug("llm generation %s", stats)
         return stats
+
+    def _anticipate(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSchema],
+        session_key: str | None,
+        superseded: Callable[[], bool],
+    ) -> int:
+        self._anticipation = None
+        if superseded():
+            return 0
+        tokens = self._prompt_for(messages, tools)
+        self._switch_session(session_key, tokens)
+        pieces: list[str] = []
+        run = self._complete(tokens, self.anticipate_tokens, False, superseded, pieces.append)
+        self._anticipation = _Anticipation(session_key, tokens, pieces, run.produced, run.finished)
+        return run.produced
 
     def _speak_only_processor(self) -> Any:
         """A logits processor that forbids writing a tool call (any token with ``{``, and ``<tool_call>``).

@@ -59,12 +59,31 @@ CUT_OFF_MARGIN = 2
 ``max_length`` and returns no end token to tell a finished decode from a cut one."""
 COMPRESSION_RATIO_LIMIT = 2.4
 """faster-whisper's threshold for a repetitive (hallucinated) text."""
+MAX_PHRASE_REPEATS = 2
+"""A phrase of 2-4 words said more than this many times in a row, or a single word more than
+:data:`MAX_WORD_REPEATS` times, is the decoder looping ("10 of clubs 10 of clubs 10 of clubs 10 of" for
+"ten of clubs" in an 8 s window): too short a text for the compression ratio to show it."""
+MAX_WORD_REPEATS = 4
 NO_SPEECH_PROBABILITY = 0.6
 NO_SPEECH_LOGPROB = -1.0
 NO_SPEECH_CERTAIN = 0.8
 """Above this no-speech probability a short-window decode is silence whatever its log-probability: in a
 window of silent audio Whisper may write a confident "you" (p 0.96-0.99), while one spoken word ("yes",
 "okay", "uh-huh", by Piper and espeak-ng) scored at most 0.32."""
+
+
+def loops(text: str) -> bool:
+    """Whether ``text`` repeats a word or a short phrase back to back more than a person would
+    (:data:`MAX_PHRASE_REPEATS`, :data:`MAX_WORD_REPEATS`). Such a decode is redone in the full window,
+    so a false alarm costs time, not words."""
+    words = [word.strip(".,!?;:").lower() for word in text.split()]
+    for size in range(1, 5):
+        limit = MAX_WORD_REPEATS if size == 1 else MAX_PHRASE_REPEATS
+        for start in range(len(words) - size * (limit + 1) + 1):
+            phrase = words[start : start + size]
+            if all(words[start + k * size : start + (k + 1) * size] == phrase for k in range(1, limit + 1)):
+                return True
+    return False
 
 
 def keyterm_prompt(keyterms: Sequence[str]) -> str | None:
@@ -158,7 +177,7 @@ class WhisperSTT:
         if len(tokens) >= budget - CUT_OFF_MARGIN:
             return None  # no end token within the budget: the short window confused the decoder
         text = self._tokenizer.decode(tokens).strip()
-        if get_compression_ratio(text) > COMPRESSION_RATIO_LIMIT:
+        if get_compression_ratio(text) > COMPRESSION_RATIO_LIMIT or loops(text):
             return None
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > NO_SPEECH_CERTAIN or (
