@@ -50,6 +50,7 @@ PHRASES: dict[int, str] = {
     1100: "okay",
     1200: "check my order",
     1300: "Thanks, that's all I needed. Goodbye.",
+    1400: "Call me back at 555.",
 }
 PHRASE_TONES: dict[str, int] = {text: freq for freq, text in PHRASES.items()}
 

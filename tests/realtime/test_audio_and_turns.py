@@ -195,6 +195,25 @@ async def test_a_transcript_that_ends_a_sentence_overrules_a_hesitant_turn_model
     assert client.non_audio_types().count("input.speech.stopped") == 2
 
 
+async def test_a_pause_after_a_number_does_not_end_the_turn_at_once(connect: Connect) -> None:
+    client = await connect()
+    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.wait_for("session.ready")
+    # "Call me back at 555." reads as a finished sentence and the end-of-turn model says complete, but a
+    # number may be the first group of a longer one: a 500 ms pause does not end the turn ...
+    await client.send_audio(_two_parts(500, "Call me back at 555."))
+    await client.wait_for("transcript.user")
+    done = await client.wait_for("reply.done")
+    assert done["status"] == "completed"  # not cut by the rest of the number
+    # ... a 900 ms pause does.
+    mark = client.mark()
+    await client.send_audio(_two_parts(900, "Call me back at 555."))
+    await client.wait_for("transcript.user")
+    await client.wait_for("transcript.user")
+    assert client.non_audio_types(mark).count("input.speech.stopped") == 2
+    assert client.non_audio_types().count("input.speech.stopped") == 3
+
+
 @pytest.fixture(scope="module")
 def slow_turn_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The end-of-turn model takes 30 s to answer: a turn that waits for it ends only at max_silence."""

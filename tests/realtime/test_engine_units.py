@@ -21,7 +21,7 @@ from voxgate.conversation.http_tools import (
 )
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Alignment, SpokenSegment
-from voxgate.conversation.turns import reads_as_complete
+from voxgate.conversation.turns import ends_on_number, reads_as_complete
 from voxgate.protocol.config import HttpSpec
 from voxgate.protocol.events import ProtocolError, parse_client_event
 from voxgate.store.checkpoints import ClaimOutcome, MemoryCheckpointStore, SessionCheckpoint
@@ -225,3 +225,22 @@ def test_lenient_parsing_ignores_unknown_fields_and_serialises_results() -> None
 )
 def test_reads_as_complete(transcript: str | None, complete: bool) -> None:
     assert reads_as_complete(transcript) is complete
+
+
+@pytest.mark.parametrize(
+    ("transcript", "number"),
+    [
+        ("Can you call me back at 555?", True),
+        ("Call 555-234-5678.", True),
+        ("My order number is AB12345.", True),
+        ("It costs $10.", True),
+        ("The code is 12/34", True),
+        ("I have 2 kids.", False),
+        ("We arrive at 10:30 AM.", False),
+        ("Hello there.", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_ends_on_number(transcript: str | None, number: bool) -> None:
+    assert ends_on_number(transcript) is number

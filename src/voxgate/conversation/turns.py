@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,10 @@ class TurnTuning:
     two 32 ms VAD frames."""
     quick_pause_ms: int = 250
     """Silence after which the end-of-turn model is asked (a confident "complete" ends the turn here)."""
+    number_pause_ms: int = 700
+    """Silence that ends a turn whose transcript so far ends on a number (capped by ``min_silence``):
+    people read numbers out in groups, and Whisper and smart-turn both take the pause after "five five
+    five," in a phone number for the end ("Can you call me back at 555?", p 0.84)."""
     complete_probability: float = 0.5
     unfinished_probability: float = 0.1
     barge_in_ms: int = 400
@@ -80,6 +85,15 @@ CONTINUATION_WORDS = frozenset(
 MIN_COMPLETE_WORDS = 2
 """A one-word transcript never reads as complete on its own: Whisper writes "No." for the "No," that
 starts "No, I said Tuesday, not Thursday." when the audio stops at the comma's pause."""
+
+
+_ENDS_ON_NUMBER = re.compile(r"\d[\d\-.,:/]*[.?!]*[\"')”’]*$")
+
+
+def ends_on_number(transcript: str | None) -> bool:
+    """Whether a transcript ends on digits ("... at 555?", "order AB123."): perhaps the first group of a
+    number the user is still reading out."""
+    return bool(_ENDS_ON_NUMBER.search((transcript or "").strip()))
 
 
 def reads_as_complete(transcript: str | None) -> bool:
@@ -166,6 +180,8 @@ class _Utterance:
     speculative_text: str | None = None
     speculative_complete: bool = False
     """``reads_as_complete(speculative_text)``, computed once when the text arrives (not per frame)."""
+    speculative_number: bool = False
+    """``ends_on_number(speculative_text)``."""
     detector_samples: int | None = None
     detector_probability: float | None = None
     last_voiced_monotonic: float = 0.0
@@ -387,6 +403,7 @@ class TurnTaker:
             utterance.speculative_samples = utterance.samples
             utterance.speculative_text = None
             utterance.speculative_complete = False
+            utterance.speculative_number = False
             self._speculative = self._spawn(
                 utterance, "final", self._transcribe(utterance.audio(), partial=False)
             )
@@ -404,6 +421,9 @@ class TurnTaker:
 
     def _end_after_ms(self, utterance: _Utterance) -> float:
         td = self.turn_detection
+        if utterance.speculative_number:
+            # Neither the words nor the end-of-turn model can tell "at 555" from "at 555, 234, 5678".
+            return min(max(self.tuning.number_pause_ms, self.tuning.quick_pause_ms), td.min_silence)
         if utterance.speculative_complete:
             # A transcript that ends a sentence ends the turn at the quick pause without waiting for the
             # end-of-turn model, and overrules a hesitant one: smart-turn judges some complete lines
@@ -446,6 +466,7 @@ class TurnTaker:
         utterance.speculative_samples = None
         utterance.speculative_text = None
         utterance.speculative_complete = False
+        utterance.speculative_number = False
         utterance.detector_samples = None
         utterance.detector_probability = None
         if self._speculative is not None and not self._speculative.done():
@@ -463,6 +484,7 @@ class TurnTaker:
             elif current and utterance is not None and utterance.speculative_samples == result.audio_samples:
                 utterance.speculative_text = result.value or ""
                 utterance.speculative_complete = reads_as_complete(utterance.speculative_text)
+                utterance.speculative_number = ends_on_number(utterance.speculative_text)
                 if utterance.announced and not utterance.held and utterance.speculative_text.strip():
                     signals.append(
                         SpeculativeTranscript(utterance.item_id, utterance.speculative_text.strip())
