@@ -525,10 +525,7 @@ class Session:
             return
         self._prefill_words = (words, anticipate)
         if self._prefill_task is None or self._prefill_task.done():
-            self._prefill_task = asyncio.ensure_future(self._run_prefills())
-            self._prefill_task.set_name("llm-prefill-user")
-            self._background.add(self._prefill_task)
-            self._prefill_task.add_done_callback(self._background.discard)
+            self._prefill_task = self._spawn(self._run_prefills(), "llm-prefill-user")
 
     async def _run_prefills(self) -> None:
         while (pending := self._prefill_words) is not None:
@@ -1044,11 +1041,12 @@ class Session:
                 await self.deps.checkpoints.detach(self.session_id)
         self.phase = Phase.ENDED
 
-    def _spawn(self, work: Awaitable[Any], name: str) -> None:
+    def _spawn(self, work: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(work)
         task.set_name(name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _shutdown(self) -> None:
         if self._closed:

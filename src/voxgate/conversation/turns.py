@@ -423,7 +423,7 @@ class TurnTaker:
         td = self.turn_detection
         if utterance.speculative_number:
             # Neither the words nor the end-of-turn model can tell "at 555" from "at 555, 234, 5678".
-            return min(max(self.tuning.number_pause_ms, self.tuning.quick_pause_ms), td.min_silence)
+            return min(self.tuning.number_pause_ms, td.min_silence)
         if utterance.speculative_complete:
             # A transcript that ends a sentence ends the turn at the quick pause without waiting for the
             # end-of-turn model, and overrules a hesitant one: smart-turn judges some complete lines

@@ -8,7 +8,7 @@ Speaking can start before the LLM finishes, so chunks are released as early as i
 - when the first sentence has no early clause, the first chunk may be a **phrase**: it ends before a word
   that opens a new phrase (``for``, ``with``, ``because``, …) once it holds at least
   ``first_phrase_words`` words ("You can book a table | for two at seven tonight."). The LLM writes about
-  20 tokens a second on two cores and Piper renders a chunk whole, so a shorter first chunk starts the
+  25 tokens a second on two cores and Piper renders a chunk whole, so a shorter first chunk starts the
   voice several hundred milliseconds earlier; :func:`synthesis_text` gives such a chunk a trailing comma
   for the TTS, so it is spoken as a phrase that goes on, not as a finished sentence;
 - later chunks end at sentence ends (``.`` ``!`` ``?`` ``…``, a newline), or at a clause boundary once a
