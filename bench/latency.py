@@ -167,12 +167,21 @@ def report(run: StackRun) -> str:
         rows.append([f"server: {model} queue wait", str(int(count)), fmt(_ms(p50), 1), fmt(_ms(p95), 1), "–"])
     out = [f"### {run.stack} stack", "", table(["measure (ms)", "n", "p50", "p95", "max"], rows), ""]
     completed = sum(1 for t in run.turns if t.reply is not None and t.reply.status == "completed")
-    out.append(f"Turns answered: {completed} of {len(run.turns)}; problems: {len(run.errors)}.")
+    cut = [t for t in run.turns if t.cut_replies]
+    out.append(
+        f"Turns answered: {completed} of {len(run.turns)}; split at a pause: {len(cut)}; "
+        f"problems: {len(run.errors)}."
+    )
     out += [f"- {problem}" for problem in run.errors[:10]]
     out += [
         f"- not answered: said {t.line!r}, heard {t.transcript!r}, reply {t.reply and t.reply.status}"
         for t in run.turns
         if t.reply is None or t.reply.status != "completed"
+    ][:10]
+    out += [
+        f"- split: said {t.line!r}, heard {t.transcript!r}; {len(t.cut_replies)} reply started before the "
+        f"caller finished ({', '.join(str(r.status) for r in t.cut_replies)})"
+        for t in cut
     ][:10]
     out.append("")
     out.append(verdict(run, v2v))

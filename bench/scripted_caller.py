@@ -97,6 +97,9 @@ class TurnRecord:
     transcript_at: float | None = None
     transcript: str | None = None
     reply: ReplyRecord | None = None
+    """The agent's answer to the whole line: the first reply that started after the line ended."""
+    cut_replies: list[ReplyRecord] = field(default_factory=list)
+    """Replies that started while the line was still being spoken (the turn was ended at a pause)."""
 
     def after_speech_ms(self, moment: float | None) -> float | None:
         return None if moment is None else (moment - self.speech_end) * 1000
@@ -249,14 +252,21 @@ class ScriptedCaller:
         if turn.reply is not None:
             return turn.reply
         for reply in self.summary.replies[turn.first_reply_index :]:
-            if reply.started_at >= turn.said_at:
-                turn.reply = reply
-                stopped = [t for t in self._stopped_at if turn.said_at <= t <= reply.started_at]
-                turn.speech_stopped_at = stopped[-1] if stopped else None
-                heard = [(t, text) for t, text in self._transcripts if turn.said_at <= t <= reply.started_at]
-                if heard:
-                    turn.transcript_at, turn.transcript = heard[-1]
-                return reply
+            if reply.started_at < turn.said_at:
+                continue
+            if reply.started_at < turn.speech_end:
+                # A reply to part of the line (ended at a pause): not the answer to what the caller said.
+                if all(reply is not cut for cut in turn.cut_replies):
+                    turn.cut_replies.append(reply)
+                continue
+            turn.reply = reply
+            stopped = [t for t in self._stopped_at if turn.said_at <= t <= reply.started_at]
+            turn.speech_stopped_at = stopped[-1] if stopped else None
+            heard = [(t, text) for t, text in self._transcripts if turn.said_at <= t <= reply.started_at]
+            if heard:
+                # several transcripts: the line was split into turns at a pause
+                turn.transcript_at, turn.transcript = heard[-1][0], " + ".join(text for _, text in heard)
+            return reply
         return None
 
     def _next_frame_time(self) -> float:

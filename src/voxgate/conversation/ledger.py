@@ -57,6 +57,10 @@ class Ledger:
         self.items.append(item)
         return item
 
+    def retract_user(self, item_id: str) -> None:
+        """Take back a user item (the user went on speaking: the same item will be added again, longer)."""
+        self.items = [item for item in self.items if not (item.kind == "user" and item.item_id == item_id)]
+
     def add_system(self, item_id: str, text: str) -> LedgerItem:
         item = LedgerItem(kind="system", item_id=item_id, text=text)
         self.items.append(item)

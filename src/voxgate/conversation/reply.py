@@ -8,6 +8,11 @@ Three stages run concurrently so the first clause is spoken while the LLM is sti
 - *send*: the reply task itself takes paced ~50 ms chunks, applies the current volume, encodes them and
   sends ``reply.audio``.
 
+A reply to a user's turn is *tentative* (``ReplyContext.commit``): it is produced but nothing of it goes
+out until its first audio chunk is ready to send (or it calls a tool, or it ends). :meth:`Reply.commit` then
+asks the session, which announces it (``transcript.user``, ``reply.started``). Until then the session may
+:meth:`Reply.abandon` it silently: the user went on speaking, so the turn was not over.
+
 Tool calls from the LLM: client tools are handed to the session at once (it sends ``tool.call``); HTTP tools
 in ``interactive`` mode run here and the LLM is asked again with their results, so the same reply goes
 on; ``hold``-mode HTTP tools are returned to the session, which runs them after the reply ends.
@@ -115,6 +120,9 @@ class ReplyContext:
     acknowledged_playout: bool = False
     """What was heard is what the transport acknowledged (:meth:`Reply.acknowledge_playout`), not the
     time-based estimate (Twilio ``mark`` echoes)."""
+    commit: Callable[[], Awaitable[bool]] | None = None
+    """Set for a tentative reply: called once, before anything of the reply goes out; false means the
+    session dropped the reply. ``None``: the reply was announced when it started."""
 
 
 class Reply:
@@ -135,12 +143,48 @@ class Reply:
         )
         self._hold_http_calls: list[ToolCallRecord] = []
         self._stages: list[asyncio.Task[None]] = []
+        self.tentative = context.commit is not None
+        self.commit_started = not self.tentative
+        """Set (synchronously) when the reply starts going out; from then on it cannot be abandoned."""
+        self.abandoned = False
+        self._committed = not self.tentative
+        self._commit_lock = asyncio.Lock()
 
     @property
     def reply_id(self) -> str:
         return self.context.reply_id
 
     # --- control ------------------------------------------------------------------------------------
+    @property
+    def committed(self) -> bool:
+        return self._committed
+
+    def abandon(self) -> bool:
+        """Drop a tentative reply before anything of it went out (the caller cancels its task). False once
+        it has started to go out: then it can only be interrupted."""
+        if self.commit_started:
+            return False
+        self.abandoned = True
+        return True
+
+    async def commit(self) -> bool:
+        """Let the reply go out (the session announces it first); false if it was abandoned."""
+        if self._committed:
+            return True
+        if self.abandoned:
+            return False
+        self.commit_started = True
+        async with self._commit_lock:  # a tool call and the first audio may both ask; announce once
+            if not self._committed and not self.abandoned:
+                assert self.context.commit is not None
+                self._committed = await self.context.commit()
+                self.abandoned = not self._committed
+        return self._committed
+
+    async def _go_public(self) -> None:
+        if not await self.commit():
+            raise asyncio.CancelledError  # dropped by the session, which also cancels this task
+
     def stop_audio(self) -> str:
         """Silence the reply now; return the text of what the listener heard."""
         heard_ms = self.pacer.stop()
@@ -161,6 +205,7 @@ class Reply:
             await self._send_paced()
             for stage in self._stages:
                 await stage
+            await self._go_public()  # a reply with nothing to say still answers the turn
         finally:
             for stage in self._stages:
                 stage.cancel()
@@ -237,6 +282,7 @@ class Reply:
 
     async def _route_call(self, request: ToolCallRequest) -> ToolCallRecord | None:
         ctx = self.context
+        await self._go_public()
         spec = ctx.tools.find(request.name)
         call_id = self._new_call_id(request.call_id)
         arguments = request.arguments if isinstance(request.arguments, dict) else {}
@@ -310,6 +356,8 @@ class Reply:
         ctx = self.context
         encoding = ctx.output_encoding
         async for chunk in self.pacer:
+            if not self._committed:
+                await self._go_public()
             volume = ctx.volume()
             pcm = chunk if volume >= 100 else apply_volume(chunk, volume)
             data = base64.b64encode(encode_audio(encoding, pcm)).decode("ascii")

@@ -221,6 +221,9 @@ class Session:
         self._prefill_words: tuple[str, bool] | None = None
         """The user's words so far, waiting to be prefilled into the LLM (the latest wins)."""
         self._prefill_task: asyncio.Task[None] | None = None
+        self._unannounced_user: tuple[str, str] | None = None
+        """(item_id, text) of the user turn the tentative reply answers: ``transcript.user`` goes out when
+        the reply commits (or is dropped without being heard), not before, since the user may go on."""
         self._audio_arrivals: deque[float] = deque()
         """Arrival times of the queued input.audio frames (for the frame-processing lag and the rate)."""
         self.input_rate = InputRateBudget(
@@ -479,6 +482,7 @@ class Session:
             post=self.post,
             new_item_id=lambda: _new_id("item"),
             tuning=self.deps.turn_tuning,
+            may_resume=self._may_resume_turn,
         )
         self.turns.configure(config.input.turn_detection, config.input.keyterms)
         return True
@@ -691,7 +695,10 @@ class Session:
         for signal in signals:
             if isinstance(signal, SpeechStarted):
                 await self._send(InputSpeechStarted())
-                if signal.barge_in and self.reply is not None:
+                if signal.resumed:
+                    await self._drop_abandoned_reply()
+                elif self.reply is not None and (signal.barge_in or not self.reply.committed):
+                    # (an unheard tentative reply: the user spoke again after the resume window)
                     await self._interrupt_reply()
             elif isinstance(signal, PartialTranscript):
                 if not self.hold:
@@ -720,8 +727,13 @@ class Session:
             self._held_user_items.append((signal.item_id, signal.text))
             return
         self.ledger.add_user(signal.item_id, signal.text)
-        await self._send(TranscriptUser(text=signal.text, item_id=signal.item_id))
         await self._checkpoint()
+        if self.reply is None and self.phase is Phase.READY:
+            # The reply is tentative until its first audio is ready: the user may still go on.
+            self._reply_wanted = False
+            await self._start_reply(answering=(signal.item_id, signal.text))
+            return
+        await self._send(TranscriptUser(text=signal.text, item_id=signal.item_id))
         self._reply_wanted = True
         await self._kick()
 
@@ -731,7 +743,16 @@ class Session:
             self._reply_wanted = False
             await self._start_reply()
 
-    async def _start_reply(self, *, text: str | None = None, instructions: str | None = None) -> None:
+    async def _start_reply(
+        self,
+        *,
+        text: str | None = None,
+        instructions: str | None = None,
+        answering: tuple[str, str] | None = None,
+    ) -> None:
+        """Start a reply: to the conversation so far, a fixed ``text`` (the greeting) or ``instructions``.
+        ``answering``: the user turn (item_id, text) it answers; such a reply is tentative (announced by
+        ``_commit_reply`` when its first audio is ready)."""
         assert self.stack is not None and self.llm is not None and self.turns is not None
         reply_id, item_id = _new_id("reply"), _new_id("item")
         timings = self._pending_timings or TurnTimings(session_id=self.session_id or "")
@@ -756,16 +777,78 @@ class Session:
             lead_ms=self.deps.reply_lead_ms,
             acknowledged_playout=self.deps.acknowledged_playout,
         )
+        reply_ref: list[Reply] = []
+        if answering is not None:
+            self._unannounced_user = answering
+            context.commit = lambda: self._commit_reply(reply_ref[0])
         if text is not None:
             reply = Reply(context, text=text)
         else:
             reply = Reply(context, messages=self.ledger.to_messages(self.config.system_prompt, instructions))
+        reply_ref.append(reply)
         self.reply = reply
-        self.turns.set_agent_active(True)
-        await self._send(ReplyStarted(reply_id=reply_id, item_id=item_id))
+        if not reply.tentative:
+            self.turns.set_agent_active(True)
+            await self._send(ReplyStarted(reply_id=reply_id, item_id=item_id))
         task = asyncio.get_running_loop().create_task(reply.run(), name=reply_id)
         self._reply_task = task
         task.add_done_callback(lambda t: self.post(_ReplyFinished(reply, t)))
+
+    async def _commit_reply(self, reply: Reply) -> bool:
+        """A tentative reply is about to go out (first audio or tool call ready): announce the user's turn
+        and the reply. Runs in the reply's task; false if the session no longer wants it."""
+        if self.reply is not reply or self.turns is None:
+            return False
+        self.turns.set_agent_active(True)  # from here on, speech is a barge-in, not the same turn going on
+        await self._announce_user_turn()
+        await self._send(ReplyStarted(reply_id=reply.reply_id, item_id=reply.context.item_id))
+        return True
+
+    async def _announce_user_turn(self) -> None:
+        if self._unannounced_user is not None:
+            item_id, text = self._unannounced_user
+            self._unannounced_user = None
+            await self._send(TranscriptUser(text=text, item_id=item_id))
+
+    def _may_resume_turn(self) -> bool:
+        """Turn-taking asks (synchronously) whether speech starting now may continue the turn that just
+        ended: yes while the reply to it has not gone out; that reply is then abandoned."""
+        reply = self.reply
+        if reply is None or not reply.tentative or self._unannounced_user is None:
+            return False
+        return reply.abandon()
+
+    async def _drop_abandoned_reply(self) -> None:
+        """The user went on speaking before the tentative reply went out: drop it without a trace; the turn
+        continues (same item) and its user message is taken back until the new transcript."""
+        reply, task = self.reply, self._reply_task
+        if reply is None or not reply.abandoned:
+            return
+        self.reply = None
+        self._reply_task = None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.ledger.cancel_reply_calls(reply.reply_id)
+        if self._unannounced_user is not None:
+            self.ledger.retract_user(self._unannounced_user[0])
+            self._unannounced_user = None
+
+    async def _discard_unheard_reply(self, *, announce: bool = True) -> None:
+        """Stop a tentative reply that nothing of went out (``reply.create``, ``reply.cancel``, the session
+        ending): no reply events; the user's turn it answered stays in the conversation and, with
+        ``announce``, its ``transcript.user`` is sent."""
+        reply, task = self.reply, self._reply_task
+        assert reply is not None and reply.abandoned
+        self.reply = None
+        self._reply_task = None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.ledger.cancel_reply_calls(reply.reply_id)
+        if announce:
+            await self._announce_user_turn()
+        self._unannounced_user = None
 
     async def _on_reply_create(self, instructions: str | None) -> None:
         if self.reply is not None:
@@ -775,6 +858,8 @@ class Session:
     async def _on_reply_finished(self, item: _ReplyFinished) -> None:
         if self.reply is not item.reply:
             return  # already interrupted and reported
+        if not await item.reply.commit():  # a tentative reply that failed before going out
+            return
         task = item.task
         error: str | None = None
         outcome: ReplyOutcome | None = None
@@ -804,6 +889,10 @@ class Session:
     async def _interrupt_reply(self) -> None:
         reply = self.reply
         if reply is None:
+            return
+        # An unheard tentative reply is dropped; one going out just now first finishes announcing itself.
+        if reply.abandon() or not await reply.commit():
+            await self._discard_unheard_reply()
             return
         task = self._reply_task
         # Even when the task already handed out all its audio, the listener may not have heard it all:
@@ -999,6 +1088,9 @@ class Session:
 
     async def _stop_activity(self) -> None:
         reply, task = self.reply, self._reply_task
+        if reply is not None and (reply.abandon() or not await reply.commit()):
+            await self._discard_unheard_reply(announce=False)  # the user's words stay in the conversation
+            return
         self.reply = None
         self._reply_task = None
         if reply is not None:

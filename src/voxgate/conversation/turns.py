@@ -25,6 +25,12 @@ it qualifies as a barge-in: at least ``barge_in_ms`` of voiced audio that is not
 a quick transcript of the overlap, or on duration alone after ``barge_in_force_ms``). With
 ``interrupt_response`` off, held speech is announced only if it is still going on when the reply ends. Held
 speech that ends before it qualifies is dropped without any event.
+
+Resuming a turn: an ended turn stays open until the session commits its reply (when the reply's first
+audio or tool call is ready). Speech that starts before then, if the session agrees (``may_resume``: it
+drops the reply nobody has heard yet), continues the same utterance: same ``item_id``, the audio so far
+plus the pause, so "No, I said Tuesday, | not Thursday." split at the comma's pause becomes one turn and
+one transcript again. At most ``resume_window_ms`` of audio after the end of a turn is kept for this.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class TurnTuning:
     partial_interval_ms: int = 600
     preroll_ms: int = 300
     max_utterance_ms: int = 30_000
+    resume_window_ms: int = 3000
+    """How long after the end of a turn speech may still continue it (while its reply is unheard)."""
 
 
 CONTINUATION_WORDS = frozenset(
@@ -114,6 +122,9 @@ class SpeechStarted:
     item_id: str
     barge_in: bool = False
     """True when this speech interrupts the active reply."""
+    resumed: bool = False
+    """True when this speech continues the turn that had just ended (same ``item_id``); the session has
+    agreed to drop the reply to it (see ``may_resume``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +219,10 @@ class TurnTaker:
         post: Callable[[TurnTaskResult], None],
         new_item_id: Callable[[], str],
         tuning: TurnTuning | None = None,
+        may_resume: Callable[[], bool] | None = None,
     ) -> None:
+        """``may_resume``: asked when speech starts shortly after a turn ended whose transcript the session
+        has; true means the session dropped the reply nobody heard yet and the turn continues."""
         self._vad = vad
         self._stt = stt
         self._detector = detector
@@ -227,6 +241,10 @@ class TurnTaker:
         self._finalizing: dict[int, _Finalizing] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._speculative: asyncio.Task[None] | None = None
+        self._may_resume = may_resume
+        self._ended: _Utterance | None = None
+        """The last ended turn, with the audio since, while speech may still continue it."""
+        self._ended_trailing = 0
         self.agent_active = False
 
     # --- configuration ----------------------------------------------------------------------------
@@ -292,6 +310,12 @@ class TurnTaker:
         voiced = probability >= threshold
         if utterance is None:
             self._remember_preroll(chunk)
+            if (ended := self._ended) is not None:
+                ended.chunks.append(chunk)
+                ended.samples += chunk.size
+                self._ended_trailing += chunk.size
+                if self._ended_trailing > self.tuning.resume_window_ms * SAMPLES_PER_MS:
+                    self._ended = None
             self._voiced_run = self._voiced_run + 1 if voiced else 0
             if self._voiced_run >= self.tuning.start_frames:
                 self._voiced_run = 0
@@ -325,6 +349,10 @@ class TurnTaker:
             self._preroll_samples -= self._preroll.pop(0).size
 
     def _start_utterance(self, signals: list[TurnSignal]) -> None:
+        ended, self._ended = self._ended, None
+        if ended is not None and not self.agent_active and self._resumable(ended):
+            self._resume(ended, signals)
+            return
         self._generation += 1
         utterance = _Utterance(generation=self._generation, item_id=self._new_item_id())
         utterance.chunks = list(self._preroll)
@@ -339,10 +367,30 @@ class TurnTaker:
         else:
             self._announce(utterance, signals, barge_in=False)
 
-    def _announce(self, utterance: _Utterance, signals: list[TurnSignal], *, barge_in: bool) -> None:
+    def _resumable(self, ended: _Utterance) -> bool:
+        if ended.generation in self._finalizing:
+            return True  # its transcript is still being decoded: the session has not acted on it yet
+        return self._may_resume is not None and self._may_resume()
+
+    def _resume(self, ended: _Utterance, signals: list[TurnSignal]) -> None:
+        """Continue ``ended`` (same item): its audio, the pause since, and the speech starting now."""
+        self._finalizing.pop(ended.generation, None)  # a late transcript of the shorter audio is void
+        self._generation += 1
+        utterance = _Utterance(generation=self._generation, item_id=ended.item_id)
+        utterance.chunks = ended.chunks  # the frames since the end include the pre-roll
+        utterance.samples = ended.samples
+        utterance.voiced_samples = ended.voiced_samples + self.tuning.start_frames * self._frame
+        utterance.last_voiced_monotonic = time.monotonic()
+        self._vad_reset_preroll()
+        self._utterance = utterance
+        self._announce(utterance, signals, barge_in=False, resumed=True)
+
+    def _announce(
+        self, utterance: _Utterance, signals: list[TurnSignal], *, barge_in: bool, resumed: bool = False
+    ) -> None:
         utterance.announced = True
         utterance.last_partial_at = utterance.voiced_samples
-        signals.append(SpeechStarted(utterance.item_id, barge_in=barge_in))
+        signals.append(SpeechStarted(utterance.item_id, barge_in=barge_in, resumed=resumed))
 
     def _drop(self, utterance: _Utterance) -> None:
         self._invalidate_speculation(utterance)
@@ -446,6 +494,8 @@ class TurnTaker:
             self._drop(utterance)
             return
         now = time.monotonic()
+        if utterance.samples < self.tuning.max_utterance_ms * SAMPLES_PER_MS:
+            self._ended, self._ended_trailing = utterance, 0
         self._finalizing[utterance.generation] = _Finalizing(
             utterance.item_id, utterance.last_voiced_monotonic
         )
