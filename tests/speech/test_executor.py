@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from voxgate.speech.executor import InferenceExecutor
+from voxgate.speech.executor import ForegroundWork, InferenceExecutor
 
 
 class Gate:
@@ -128,3 +128,32 @@ async def test_invalid_thread_count_and_use_after_shutdown() -> None:
     with pytest.raises(RuntimeError):
         await pool.run(int)
     assert pool.queue_depth == 0
+
+
+def test_background_work_yields_to_foreground_work_until_it_ends() -> None:
+    gate = ForegroundWork()
+    gate.yield_to(5.0)  # nothing in the foreground: returns at once
+    assert gate.yielded_seconds == 0.0
+    waiting = threading.Event()
+    done = threading.Event()
+
+    def background() -> None:
+        waiting.set()
+        gate.yield_to(10.0)
+        done.set()
+
+    with gate.running():
+        worker = threading.Thread(target=background)
+        worker.start()
+        assert waiting.wait(5)
+        assert not done.wait(0.1)  # held while the foreground work runs
+    assert done.wait(5)  # released when it ends, long before the 10 s cap
+    worker.join(5)
+    assert gate.yielded_seconds >= 0.1
+
+
+def test_background_work_waits_at_most_max_wait() -> None:
+    gate = ForegroundWork()
+    with gate.running():
+        gate.yield_to(0.05)  # a saturated foreground never stalls background work for longer
+    assert 0.05 <= gate.yielded_seconds < 5

@@ -191,3 +191,24 @@ async def test_a_request_stops_a_running_anticipation(llm: object) -> None:
         assert await ahead < 48
     finally:
         llm.anticipate_tokens = 16  # type: ignore[attr-defined]
+
+
+async def test_generation_pauses_between_tokens_while_speech_is_synthesised(llm: object) -> None:
+    from voxgate.speech.executor import FOREGROUND
+    from voxgate.speech.llm_llama import FOREGROUND_MAX_WAIT_SECONDS
+
+    story = [
+        SYSTEM,
+        ChatMessage("user", "Tell me a long story about the history of pizza, in ten sentences."),
+    ]
+    stream = llm.stream(story, (), session_key="foreground")  # type: ignore[attr-defined]
+    try:
+        await anext(stream)
+        before = FOREGROUND.yielded_seconds
+        with FOREGROUND.running():  # as Piper does while it renders a chunk
+            for _ in range(6):  # a few tokens may have been decoded already; the rest wait for the gate
+                await anext(stream)
+        assert FOREGROUND.yielded_seconds - before >= FOREGROUND_MAX_WAIT_SECONDS
+        await anext(stream)  # and generation goes on afterwards
+    finally:
+        await stream.aclose()

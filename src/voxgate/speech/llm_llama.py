@@ -41,7 +41,7 @@ from voxgate.speech.base import (
     ToolCallRequest,
     ToolSchema,
 )
-from voxgate.speech.executor import InferenceExecutor
+from voxgate.speech.executor import FOREGROUND, InferenceExecutor
 from voxgate.speech.models import resolve_model
 from voxgate.speech.tool_call_parsing import ToolCallStreamParser, caller_context, is_grounded
 
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "qwen2.5-0.5b-instruct-q4km"
+FOREGROUND_MAX_WAIT_SECONDS = 0.3
+"""Longest pause between two tokens while speech is being synthesised (``executor.ForegroundWork``)."""
 
 _CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message.role + '\\n' + message.content + "
@@ -391,6 +393,8 @@ class LlamaLLM:
                     emit(choice["text"])
                 if choice.get("finish_reason") == "stop":
                     run.finished = True
+                else:
+                    FOREGROUND.yield_to(FOREGROUND_MAX_WAIT_SECONDS)  # speech being synthesised goes first
         finally:
             completion.close()  # type: ignore[union-attr]
         return run

@@ -3,8 +3,9 @@
 The engine hands over one sentence or clause at a time; Piper phonemizes it (espeak-ng data bundled
 in piper-tts) and runs the VITS ONNX model once per sentence, so each sentence arrives as one int16
 chunk. Inference runs in the TTS ``InferenceExecutor`` (one worker; ``settings.tts_threads`` ORT
-threads). Ids that ``VOXGATE_VOICE_MAP`` routes to espeak-ng are spoken by an ``EspeakTTS`` and
-resampled to this provider's ``sample_rate`` when the rates differ.
+threads) as foreground work (``executor.FOREGROUND``): the embedded LLM pauses between tokens meanwhile.
+Ids that ``VOXGATE_VOICE_MAP`` routes to espeak-ng are spoken by an ``EspeakTTS`` and resampled to this
+provider's ``sample_rate`` when the rates differ.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from piper import AudioChunk, PiperConfig, PiperVoice
 
 from voxgate.config import Settings
 from voxgate.speech.base import PcmAudio
-from voxgate.speech.executor import InferenceExecutor
+from voxgate.speech.executor import FOREGROUND, InferenceExecutor
 from voxgate.speech.models import resolve_model
 from voxgate.speech.tts_espeak import EspeakTTS
 from voxgate.speech.voice_map import PACKAGED_PIPER_VOICE, InstalledVoice, VoiceMap
@@ -105,7 +106,8 @@ class PiperTTS:
             return iter(voice.synthesize(text))
 
         def next_chunk(iterator: Iterator[AudioChunk]) -> AudioChunk | None:
-            return next(iterator, None)
+            with FOREGROUND.running():  # the listener waits for this audio: the LLM pauses meanwhile
+                return next(iterator, None)
 
         chunks = await self.executor.run(start)
         resampler = self._resampler(voice.config.sample_rate)
