@@ -21,6 +21,7 @@ from voxgate.conversation.http_tools import (
 )
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Alignment, SpokenSegment
+from voxgate.conversation.session import GAP_CHECK_SECONDS, GAP_THRESHOLD_SECONDS, audio_gap_ms
 from voxgate.conversation.turns import ends_on_number, reads_as_complete
 from voxgate.protocol.config import HttpSpec
 from voxgate.protocol.events import ProtocolError, parse_client_event
@@ -244,3 +245,14 @@ def test_reads_as_complete(transcript: str | None, complete: bool) -> None:
 )
 def test_ends_on_number(transcript: str | None, number: bool) -> None:
     assert ends_on_number(transcript) is number
+
+
+def test_missing_input_counts_as_silence_only_while_the_event_loop_keeps_up() -> None:
+    last_audio = 100.0
+    now = last_audio + GAP_THRESHOLD_SECONDS + 0.2
+    assert audio_gap_ms(now, 0.0, last_audio, 0.0) == pytest.approx(500)
+    assert audio_gap_ms(last_audio + GAP_THRESHOLD_SECONDS / 2, 0.0, last_audio, 0.0) is None  # too short
+    # the check itself ran late: the loop was stalled and the client's frames may be unread in the socket
+    assert audio_gap_ms(now, GAP_CHECK_SECONDS, last_audio, 0.0) is None
+    # counted once: a later check reports only the time since the previous report
+    assert audio_gap_ms(now + 0.1, 0.0, last_audio, now) == pytest.approx(100)

@@ -98,6 +98,19 @@ GAP_CHECK_SECONDS = 0.1
 GAP_THRESHOLD_SECONDS = 0.3
 
 
+def audio_gap_ms(now: float, woke_late_by: float, last_audio: float, last_report: float) -> float | None:
+    """Milliseconds of missing input to count as silence, or None. ``last_audio``: when the client's latest
+    frame *arrived* (frames still queued for processing are not a gap). A check that runs late means the
+    event loop itself was stalled (a blocking call, a starved CPU): the client's frames may be waiting
+    unread in the socket, so no gap is reported until the loop has caught up."""
+    if woke_late_by >= GAP_CHECK_SECONDS:
+        return None
+    since = max(last_audio, last_report)
+    if now - last_audio >= GAP_THRESHOLD_SECONDS and now > since:
+        return (now - since) * 1000
+    return None
+
+
 class SinkClosed(Exception):
     """The transport can no longer deliver events (the client went away)."""
 
@@ -240,6 +253,7 @@ class Session:
         if isinstance(item, InputAudio):
             now = time.monotonic()
             self._audio_arrivals.append(now)
+            self._last_audio = now
             if self._stall_credit is None:
                 self._stall_credit = StallCredit(loop_heartbeat())
             self.input_rate.forgive(self._stall_credit.new_credit(now), now)
@@ -673,7 +687,6 @@ class Session:
         if self._decoder is None or self._decoder[0] != encoding:
             self._decoder = (encoding, StreamResampler(rate, INPUT_SAMPLE_RATE, dtype=np.float32))
         self._audio_seconds += pcm.size / rate
-        self._last_audio = time.monotonic()
         audio = self._decoder[1].process(to_float32(pcm))
         assert self.turns is not None
         if audio.size:
@@ -681,15 +694,16 @@ class Session:
 
     async def _watch_gaps(self) -> None:
         while True:
+            due = time.monotonic() + GAP_CHECK_SECONDS
             await asyncio.sleep(GAP_CHECK_SECONDS)
             turns = self.turns
             now = time.monotonic()
             if turns is None or not turns.in_utterance:
                 continue
-            since = max(self._last_audio, self._last_gap_report)
-            if now - self._last_audio >= GAP_THRESHOLD_SECONDS and now > since:
+            gap = audio_gap_ms(now, now - due, self._last_audio, self._last_gap_report)
+            if gap is not None:
                 self._last_gap_report = now
-                self.post(_AudioGap((now - since) * 1000))
+                self.post(_AudioGap(gap))
 
     async def _on_turn_signals(self, signals: list[TurnSignal]) -> None:
         for signal in signals:
