@@ -242,3 +242,33 @@ async def test_a_finished_sentence_ends_the_turn_without_waiting_for_the_turn_mo
     await client.wait_for("transcript.user")
     await client.wait_for("reply.done")
     assert client.non_audio_types(mark).count("input.speech.stopped") == 1
+
+
+@pytest.fixture(scope="module")
+def slow_llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The LLM takes 2 s to answer: a reply is not ready to be heard for 2 s after the end of a turn."""
+    env = doubles_env(VOXGATE_TEST_LLM_DELAY="2", **INSTANT_AUDIO_ENV)
+    server = LiveServer(tmp_path_factory.mktemp("slow-llm"), env=env)
+    with server:
+        yield server
+
+
+async def test_speech_before_the_reply_is_ready_continues_the_same_turn(
+    connect: Connect, slow_llm_server: LiveServer
+) -> None:
+    client = await connect(slow_llm_server)
+    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.wait_for("session.ready")
+    # The words end a sentence, so the 400 ms pause ends the turn; the user goes on while the reply is
+    # still being prepared: one turn, one transcript, one reply (no reply cut off by its own user).
+    await client.send_audio(_two_parts(400, "Thanks, that's all I needed. Goodbye."))
+    user = await client.wait_for("transcript.user")
+    done = await client.wait_for("reply.done")
+    assert done["status"] == "completed"
+    types = client.non_audio_types()
+    assert types.count("input.speech.started") == types.count("input.speech.stopped") == 2
+    assert types.count("transcript.user") == 1 and types.count("reply.started") == 1
+    assert types[-4:] == ["transcript.user", "reply.started", "transcript.agent", "reply.done"]
+    stopped = [e for e in client.received if e["type"] == "input.speech.stopped"]
+    deltas = [e for e in client.received if e["type"] == "transcript.user.delta"]
+    assert all(e.get("item_id", user["item_id"]) == user["item_id"] for e in [*stopped, *deltas])

@@ -835,15 +835,9 @@ class Session:
     async def _drop_abandoned_reply(self) -> None:
         """The user went on speaking before the tentative reply went out: drop it without a trace; the turn
         continues (same item) and its user message is taken back until the new transcript."""
-        reply, task = self.reply, self._reply_task
-        if reply is None or not reply.abandoned:
+        if self.reply is None or not self.reply.abandoned:
             return
-        self.reply = None
-        self._reply_task = None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        self.ledger.cancel_reply_calls(reply.reply_id)
+        await self._cancel_unheard_reply()
         if self._unannounced_user is not None:
             self.ledger.retract_user(self._unannounced_user[0])
             self._unannounced_user = None
@@ -852,6 +846,12 @@ class Session:
         """Stop a tentative reply that nothing of went out (``reply.create``, ``reply.cancel``, the session
         ending): no reply events; the user's turn it answered stays in the conversation and, with
         ``announce``, its ``transcript.user`` is sent."""
+        await self._cancel_unheard_reply()
+        if announce:
+            await self._announce_user_turn()
+        self._unannounced_user = None
+
+    async def _cancel_unheard_reply(self) -> None:
         reply, task = self.reply, self._reply_task
         assert reply is not None and reply.abandoned
         self.reply = None
@@ -860,9 +860,6 @@ class Session:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self.ledger.cancel_reply_calls(reply.reply_id)
-        if announce:
-            await self._announce_user_turn()
-        self._unannounced_user = None
 
     async def _on_reply_create(self, instructions: str | None) -> None:
         if self.reply is not None:
@@ -872,7 +869,8 @@ class Session:
     async def _on_reply_finished(self, item: _ReplyFinished) -> None:
         if self.reply is not item.reply:
             return  # already interrupted and reported
-        if not await item.reply.commit():  # a tentative reply that failed before going out
+        if not await item.reply.commit():  # abandoned for the user's resumed turn before it went out
+            await self._drop_abandoned_reply()
             return
         task = item.task
         error: str | None = None
