@@ -126,13 +126,17 @@ async def test_vad_threshold_is_honoured(connect: Connect) -> None:
     assert user["text"] == "okay"
 
 
+def _doubles_server(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[LiveServer]:
+    """A server with the provider doubles (configured by ``env``) that takes whole utterances at once."""
+    with LiveServer(tmp_path_factory.mktemp(name), env=doubles_env(**env, **INSTANT_AUDIO_ENV)) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def silence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """No end-of-turn model: turns end on the silence timers alone."""
-    env = doubles_env(VOXGATE_TURN_DETECTOR="tests.doubles:no_turn_detector", **INSTANT_AUDIO_ENV)
-    server = LiveServer(tmp_path_factory.mktemp("silence"), env=env)
-    with server:
-        yield server
+    no_model = "tests.doubles:no_turn_detector"
+    yield from _doubles_server(tmp_path_factory, "silence", VOXGATE_TURN_DETECTOR=no_model)
 
 
 def _two_parts(pause_ms: float, phrase: str = "hello there") -> np.ndarray:
@@ -166,10 +170,7 @@ async def test_min_silence_decides_turn_boundaries(connect: Connect, silence_ser
 @pytest.fixture(scope="module")
 def unsure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The end-of-turn model is sure the user has not finished: only max_silence ends a turn."""
-    env = doubles_env(VOXGATE_TEST_TURN_PROBABILITY="0.01", **INSTANT_AUDIO_ENV)
-    server = LiveServer(tmp_path_factory.mktemp("unsure"), env=env)
-    with server:
-        yield server
+    yield from _doubles_server(tmp_path_factory, "unsure", VOXGATE_TEST_TURN_PROBABILITY="0.01")
 
 
 async def test_max_silence_forces_the_end_of_turn(connect: Connect, unsure_server: LiveServer) -> None:
@@ -217,10 +218,7 @@ async def test_a_pause_after_a_number_does_not_end_the_turn_at_once(connect: Con
 @pytest.fixture(scope="module")
 def slow_turn_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The end-of-turn model takes 30 s to answer: a turn that waits for it ends only at max_silence."""
-    env = doubles_env(VOXGATE_TEST_TURN_DELAY="30", **INSTANT_AUDIO_ENV)
-    server = LiveServer(tmp_path_factory.mktemp("slow-turn"), env=env)
-    with server:
-        yield server
+    yield from _doubles_server(tmp_path_factory, "slow-turn", VOXGATE_TEST_TURN_DELAY="30")
 
 
 async def test_a_finished_sentence_ends_the_turn_without_waiting_for_the_turn_model(
@@ -247,10 +245,7 @@ async def test_a_finished_sentence_ends_the_turn_without_waiting_for_the_turn_mo
 @pytest.fixture(scope="module")
 def slow_llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The LLM takes 2 s to answer: a reply is not ready to be heard for 2 s after the end of a turn."""
-    env = doubles_env(VOXGATE_TEST_LLM_DELAY="2", **INSTANT_AUDIO_ENV)
-    server = LiveServer(tmp_path_factory.mktemp("slow-llm"), env=env)
-    with server:
-        yield server
+    yield from _doubles_server(tmp_path_factory, "slow-llm", VOXGATE_TEST_LLM_DELAY="2")
 
 
 async def test_speech_before_the_reply_is_ready_continues_the_same_turn(

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from tests import doubles
-from tests.realtime.engine import close_session, doubles_stack, input_audio, make_session
+from tests.realtime.engine import MemorySink, close_session, doubles_stack, input_audio, make_session
 from voxgate.conversation.input_rate import InputRateBudget
+from voxgate.conversation.session import Session
 from voxgate.protocol.events import ReplyCreate, SessionUpdate
 from voxgate.speech.base import ChatMessage, FloatAudio, LLMEvent, ToolSchema
 
@@ -65,7 +66,7 @@ def _types(events: list[dict]) -> list[str]:
     return [e["type"] for e in events if e["type"] not in ("reply.audio", "transcript.user.delta")]
 
 
-async def _start(tmp_path: Path) -> tuple[object, object, _GatedLLM, asyncio.Task[None]]:
+async def _start(tmp_path: Path) -> tuple[Session, MemorySink, _GatedLLM, asyncio.Task[None]]:
     stack = doubles_stack()
     stack.stt = _LengthSTT()
     llm = _GatedLLM()

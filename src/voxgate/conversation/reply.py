@@ -29,6 +29,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -120,9 +121,9 @@ class ReplyContext:
     acknowledged_playout: bool = False
     """What was heard is what the transport acknowledged (:meth:`Reply.acknowledge_playout`), not the
     time-based estimate (Twilio ``mark`` echoes)."""
-    commit: Callable[[], Awaitable[bool]] | None = None
-    """Set for a tentative reply: called once, before anything of the reply goes out; false means the
-    session dropped the reply. ``None``: the reply was announced when it started."""
+    commit: Callable[[Reply], Awaitable[bool]] | None = None
+    """Set for a tentative reply: called once with the reply, before anything of it goes out; false means
+    the session dropped the reply. ``None``: the reply was announced when it started."""
 
 
 class Reply:
@@ -143,11 +144,11 @@ class Reply:
         )
         self._hold_http_calls: list[ToolCallRecord] = []
         self._stages: list[asyncio.Task[None]] = []
-        self.tentative = context.commit is not None
-        self.commit_started = not self.tentative
-        """Set (synchronously) when the reply starts going out; from then on it cannot be abandoned."""
-        self.abandoned = False
-        self._committed = not self.tentative
+        self._release: Literal["pending", "committing", "committed", "abandoned"] = (
+            "pending" if context.commit is not None else "committed"
+        )
+        """A tentative reply is ``pending`` until it starts going out (``committing``, set synchronously:
+        from then on it cannot be abandoned)."""
         self._commit_lock = asyncio.Lock()
 
     @property
@@ -156,30 +157,38 @@ class Reply:
 
     # --- control ------------------------------------------------------------------------------------
     @property
+    def tentative(self) -> bool:
+        return self.context.commit is not None
+
+    @property
     def committed(self) -> bool:
-        return self._committed
+        return self._release == "committed"
+
+    @property
+    def abandoned(self) -> bool:
+        return self._release == "abandoned"
 
     def abandon(self) -> bool:
         """Drop a tentative reply before anything of it went out (the caller cancels its task). False once
         it has started to go out: then it can only be interrupted."""
-        if self.commit_started:
-            return False
-        self.abandoned = True
-        return True
+        if self._release == "pending":
+            self._release = "abandoned"
+        return self.abandoned
 
     async def commit(self) -> bool:
         """Let the reply go out (the session announces it first); false if it was abandoned."""
-        if self._committed:
-            return True
-        if self.abandoned:
-            return False
-        self.commit_started = True
+        if self._release == "pending":
+            self._release = "committing"
         async with self._commit_lock:  # a tool call and the first audio may both ask; announce once
-            if not self._committed and not self.abandoned:
+            if self._release == "committing":
                 assert self.context.commit is not None
-                self._committed = await self.context.commit()
-                self.abandoned = not self._committed
-        return self._committed
+                self._release = "committed" if await self.context.commit(self) else "abandoned"
+        return self.committed
+
+    async def went_out(self) -> bool:
+        """Abandon the reply if nothing of it has gone out yet (false), else wait until it is announced if
+        that is happening right now (true): before an interruption, which only a reply that went out gets."""
+        return not self.abandon() and await self.commit()
 
     async def _go_public(self) -> None:
         if not await self.commit():
@@ -356,7 +365,7 @@ class Reply:
         ctx = self.context
         encoding = ctx.output_encoding
         async for chunk in self.pacer:
-            if not self._committed:
+            if not self.committed:
                 await self._go_public()
             volume = ctx.volume()
             pcm = chunk if volume >= 100 else apply_volume(chunk, volume)

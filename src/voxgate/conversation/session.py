@@ -791,15 +791,13 @@ class Session:
             lead_ms=self.deps.reply_lead_ms,
             acknowledged_playout=self.deps.acknowledged_playout,
         )
-        reply_ref: list[Reply] = []
         if answering is not None:
             self._unannounced_user = answering
-            context.commit = lambda: self._commit_reply(reply_ref[0])
+            context.commit = self._commit_reply
         if text is not None:
             reply = Reply(context, text=text)
         else:
             reply = Reply(context, messages=self.ledger.to_messages(self.config.system_prompt, instructions))
-        reply_ref.append(reply)
         self.reply = reply
         if not reply.tentative:
             self.turns.set_agent_active(True)
@@ -827,10 +825,7 @@ class Session:
     def _may_resume_turn(self) -> bool:
         """Turn-taking asks (synchronously) whether speech starting now may continue the turn that just
         ended: yes while the reply to it has not gone out; that reply is then abandoned."""
-        reply = self.reply
-        if reply is None or not reply.tentative or self._unannounced_user is None:
-            return False
-        return reply.abandon()
+        return self.reply is not None and self._unannounced_user is not None and self.reply.abandon()
 
     async def _drop_abandoned_reply(self) -> None:
         """The user went on speaking before the tentative reply went out: drop it without a trace; the turn
@@ -902,8 +897,7 @@ class Session:
         reply = self.reply
         if reply is None:
             return
-        # An unheard tentative reply is dropped; one going out just now first finishes announcing itself.
-        if reply.abandon() or not await reply.commit():
+        if not await reply.went_out():
             await self._discard_unheard_reply()
             return
         task = self._reply_task
@@ -1100,7 +1094,7 @@ class Session:
 
     async def _stop_activity(self) -> None:
         reply, task = self.reply, self._reply_task
-        if reply is not None and (reply.abandon() or not await reply.commit()):
+        if reply is not None and not await reply.went_out():
             await self._discard_unheard_reply(announce=False)  # the user's words stay in the conversation
             return
         self.reply = None

@@ -288,6 +288,8 @@ class TurnTaker:
 
     def set_agent_active(self, active: bool) -> list[TurnSignal]:
         self.agent_active = active
+        if active:
+            self._ended = None  # the reply to it is being heard: that turn can no longer go on
         signals: list[TurnSignal] = []
         utterance = self._utterance
         if not active and utterance is not None and utterance.held:
