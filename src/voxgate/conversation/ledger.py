@@ -34,6 +34,8 @@ class ToolCallRecord:
     state: CallState = CallState.PROPOSED
     result: str | None = None
     is_error: bool = False
+    timed_out: bool = False
+    """The answer is the timeout text: the client's own result came too late."""
 
 
 @dataclass(slots=True)

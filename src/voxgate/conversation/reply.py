@@ -8,14 +8,16 @@ Three stages run concurrently so the first clause is spoken while the LLM is sti
 - *send*: the reply task itself takes paced ~50 ms chunks, applies the current volume, encodes them and
   sends ``reply.audio``.
 
-A reply to a user's turn is *tentative* (``ReplyContext.commit``): it is produced but nothing of it goes
-out until its first audio chunk is ready to send (or it calls a tool, or it ends). :meth:`Reply.commit` then
-asks the session, which announces it (``transcript.user``, ``reply.started``). Until then the session may
-:meth:`Reply.abandon` it silently: the user went on speaking, so the turn was not over.
+A reply to a user's turn is *tentative* (``ReplyContext.tentative``): it is produced but nothing of it goes
+out until its first audio chunk is ready to send (or it calls a tool, or it ends). It then asks to be heard
+(``ReplyContext.ask_release``) and waits for the session loop's answer (:meth:`Reply.release`), which the
+floor (:mod:`voxgate.conversation.floor`) decides: go (the session has announced it) or not (the user went
+on speaking: the reply is dropped and its task cancelled). A reply never calls into the session.
 
-Tool calls from the LLM: client tools are handed to the session at once (it sends ``tool.call``); HTTP tools
-in ``interactive`` mode run here and the LLM is asked again with their results, so the same reply goes
-on; ``hold``-mode HTTP tools are returned to the session, which runs them after the reply ends.
+Tool calls from the LLM: client tools are handed to the session loop (``ReplyContext.propose_call``; it
+sends ``tool.call`` and owns the call from then on); HTTP tools in ``interactive`` mode run here and the LLM
+is asked again with their results, so the same reply goes on; ``hold``-mode HTTP tools are returned to the
+session, which runs them after the reply ends.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -112,8 +113,8 @@ class ReplyContext:
     tools: ToolSet
     ledger: Ledger
     send: Callable[[ServerEvent], Awaitable[None]]
-    client_call: Callable[[ToolCallRecord], Awaitable[None]]
-    """Register the call and send ``tool.call`` (the session owns call state and timeouts)."""
+    propose_call: Callable[[ToolCallRecord], None]
+    """Hand a client tool call to the session loop (it sends ``tool.call`` and owns the call's state)."""
     http_runner: HttpToolRunner | None
     timings: TurnTimings
     lead_ms: float = 150.0
@@ -121,9 +122,11 @@ class ReplyContext:
     acknowledged_playout: bool = False
     """What was heard is what the transport acknowledged (:meth:`Reply.acknowledge_playout`), not the
     time-based estimate (Twilio ``mark`` echoes)."""
-    commit: Callable[[Reply], Awaitable[bool]] | None = None
-    """Set for a tentative reply: called once with the reply, before anything of it goes out; false means
-    the session dropped the reply. ``None``: the reply was announced when it started."""
+    tentative: bool = False
+    """Nothing of the reply may go out before the session releases it (see :meth:`Reply.release`)."""
+    ask_release: Callable[[Reply], None] | None = None
+    """Post "this tentative reply is ready to be heard" to the session loop, which answers with
+    :meth:`Reply.release`."""
 
 
 class Reply:
@@ -144,55 +147,31 @@ class Reply:
         )
         self._hold_http_calls: list[ToolCallRecord] = []
         self._stages: list[asyncio.Task[None]] = []
-        self._release: Literal["pending", "committing", "committed", "abandoned"] = (
-            "pending" if context.commit is not None else "committed"
-        )
-        """A tentative reply is ``pending`` until it starts going out (``committing``, set synchronously:
-        from then on it cannot be abandoned)."""
-        self._commit_lock = asyncio.Lock()
+        self._released: asyncio.Future[bool] | None = None
+        """The session loop's answer to a tentative reply's request to be heard."""
 
     @property
     def reply_id(self) -> str:
         return self.context.reply_id
 
     # --- control ------------------------------------------------------------------------------------
-    @property
-    def tentative(self) -> bool:
-        return self.context.commit is not None
-
-    @property
-    def committed(self) -> bool:
-        return self._release == "committed"
-
-    @property
-    def abandoned(self) -> bool:
-        return self._release == "abandoned"
-
-    def abandon(self) -> bool:
-        """Drop a tentative reply before anything of it went out (the caller cancels its task). False once
-        it has started to go out: then it can only be interrupted."""
-        if self._release == "pending":
-            self._release = "abandoned"
-        return self.abandoned
-
-    async def commit(self) -> bool:
-        """Let the reply go out (the session announces it first); false if it was abandoned."""
-        if self._release == "pending":
-            self._release = "committing"
-        async with self._commit_lock:  # a tool call and the first audio may both ask; announce once
-            if self._release == "committing":
-                assert self.context.commit is not None
-                self._release = "committed" if await self.context.commit(self) else "abandoned"
-        return self.committed
-
-    async def went_out(self) -> bool:
-        """Abandon the reply if nothing of it has gone out yet (false), else wait until it is announced if
-        that is happening right now (true): before an interruption, which only a reply that went out gets."""
-        return not self.abandon() and await self.commit()
+    def release(self, go: bool) -> None:
+        """The session loop's answer to :attr:`ReplyContext.ask_release`: go out, or be dropped."""
+        if self._released is not None and not self._released.done():
+            self._released.set_result(go)
 
     async def _go_public(self) -> None:
-        if not await self.commit():
-            raise asyncio.CancelledError  # dropped by the session, which also cancels this task
+        """Before anything of a tentative reply goes out: ask once, wait for the answer (the first audio
+        and a tool call may both ask); a refusal ends the reply (the session cancels its task too)."""
+        ctx = self.context
+        if not ctx.tentative:
+            return
+        if self._released is None:
+            self._released = asyncio.get_running_loop().create_future()
+            assert ctx.ask_release is not None
+            ctx.ask_release(self)
+        if not await self._released:
+            raise asyncio.CancelledError
 
     def stop_audio(self) -> str:
         """Silence the reply now; return the text of what the listener heard."""
@@ -316,7 +295,7 @@ class Reply:
             if record.execution_mode == "hold":
                 self._hold_http_calls.append(record)
             return record
-        await ctx.client_call(record)
+        ctx.propose_call(record)
         return record
 
     async def _run_http(self, record: ToolCallRecord) -> None:
@@ -365,8 +344,7 @@ class Reply:
         ctx = self.context
         encoding = ctx.output_encoding
         async for chunk in self.pacer:
-            if not self.committed:
-                await self._go_public()
+            await self._go_public()
             volume = ctx.volume()
             pcm = chunk if volume >= 100 else apply_volume(chunk, volume)
             data = base64.b64encode(encode_audio(encoding, pcm)).decode("ascii")

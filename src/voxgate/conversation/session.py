@@ -29,12 +29,26 @@ from pydantic import ValidationError
 from voxgate.audio.codecs import AudioDecodeError, decode_base64_audio, sample_rate_for
 from voxgate.audio.resample import StreamResampler, to_float32
 from voxgate.config import Settings
+from voxgate.conversation.floor import (
+    AddUserTurn,
+    AnnounceReply,
+    AnnounceUserTurn,
+    DropReply,
+    Floor,
+    FloorAction,
+    InterruptReply,
+    ReleaseReply,
+    RetractUserTurn,
+    SetAgentActive,
+    StartReply,
+)
 from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
 from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.loop_stalls import StallCredit, loop_heartbeat
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
+from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadline, ToolCalls, ToolStep
 from voxgate.conversation.tools import ToolSet, http_headers, timeout_result
 from voxgate.conversation.turns import (
     FinalTranscript,
@@ -146,6 +160,20 @@ class _ReplyFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReplyReady:
+    """A tentative reply asks to be heard (its first audio, a tool call or its end is ready)."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolCallProposed:
+    """A running reply's LLM called a client tool."""
+
+    record: ToolCallRecord
+
+
+@dataclass(frozen=True, slots=True)
 class _ToolTimedOut:
     call_id: str
 
@@ -210,19 +238,16 @@ class Session:
         self.session_id: str | None = None
         self.config = SessionConfig()
         self.ledger = Ledger()
+        self.floor = Floor(_new_id)
+        self.tool_calls = ToolCalls(self.ledger)
         self.stack: SpeechStack | None = None
         self.llm: LanguageModel | None = None
         self.turns: TurnTaker | None = None
         self.reply: Reply | None = None
         self.turn_history: list[TurnTimings] = []
         self._reply_task: asyncio.Task[ReplyOutcome] | None = None
-        self._reply_wanted = False
-        self._hold_calls: set[str] = set()
-        self._held_user_items: list[tuple[str, str]] = []
-        self._early_results: dict[str, tuple[str, bool]] = {}
-        self._awaiting: dict[str, set[str]] = {}
-        self._timed_out: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        """Tool-call deadlines (``ToolCalls`` decides them, the driver keeps the timers)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._duration_timer: asyncio.TimerHandle | None = None
         self._decoder: tuple[str, StreamResampler] | None = None
@@ -234,9 +259,6 @@ class Session:
         self._prefill_words: tuple[str, bool] | None = None
         """The user's words so far, waiting to be prefilled into the LLM (the latest wins)."""
         self._prefill_task: asyncio.Task[None] | None = None
-        self._unannounced_user: tuple[str, str] | None = None
-        """(item_id, text) of the user turn the tentative reply answers: ``transcript.user`` goes out when
-        the reply commits (or is dropped without being heard), not before, since the user may go on."""
         self._audio_arrivals: deque[float] = deque()
         """Arrival times of the queued input.audio frames (for the frame-processing lag and the rate)."""
         self.input_rate = InputRateBudget(
@@ -263,7 +285,7 @@ class Session:
 
     @property
     def hold(self) -> bool:
-        return bool(self._hold_calls)
+        return self.tool_calls.hold
 
     async def run(self) -> None:
         try:
@@ -295,6 +317,13 @@ class Session:
                 await self._on_turn_signals(self.turns.on_result(item))
         elif isinstance(item, _ReplyFinished):
             await self._on_reply_finished(item)
+        elif isinstance(item, _ReplyReady):
+            if item.reply is self.reply:
+                await self._perform(self.floor.reply_ready(item.reply.reply_id))
+            else:
+                item.reply.release(False)
+        elif isinstance(item, _ToolCallProposed):
+            await self._on_tool_call_proposed(item.record)
         elif isinstance(item, PlayoutAcknowledged):
             if self.reply is not None and self.reply.reply_id == item.reply_id:
                 self.reply.acknowledge_playout(item.played_ms)
@@ -336,7 +365,7 @@ class Session:
             await self._on_reply_create(item.instructions)
         elif isinstance(item, ReplyCancel):
             if self.reply is not None and item.reply_id in (None, self.reply.reply_id):
-                await self._interrupt_reply()
+                await self._perform(self.floor.interrupt())
         elif isinstance(item, ConversationMessage):
             if item.role == "user":
                 self.ledger.add_user(_new_id("item"), item.content)
@@ -403,7 +432,7 @@ class Session:
         self._started_at = time.time()
         await self._become_ready()
         if config.greeting:
-            await self._start_reply(text=config.greeting)
+            await self._perform(self.floor.greet(config.greeting))
 
     async def _parse_patch(self, session: dict[str, Any]) -> SessionConfigPatch | None:
         try:
@@ -496,7 +525,7 @@ class Session:
             post=self.post,
             new_item_id=lambda: _new_id("item"),
             tuning=self.deps.turn_tuning,
-            may_resume=self._may_resume_turn,
+            may_resume=self.floor.resume_turn,
         )
         self.turns.configure(config.input.turn_detection, config.input.keyterms)
         return True
@@ -585,6 +614,7 @@ class Session:
             return
         self.session_id = session_id
         self.ledger = Ledger.from_dict(checkpoint.ledger)
+        self.tool_calls = ToolCalls(self.ledger)
         self._started_at = checkpoint.started_at
         self._audio_seconds = checkpoint.audio_seconds
         self.deps.max_duration_seconds = min(self.deps.max_duration_seconds, checkpoint.max_duration_seconds)
@@ -709,11 +739,9 @@ class Session:
         for signal in signals:
             if isinstance(signal, SpeechStarted):
                 await self._send(InputSpeechStarted())
-                if signal.resumed:
-                    await self._drop_abandoned_reply()
-                elif self.reply is not None and (signal.barge_in or not self.reply.committed):
-                    # (an unheard tentative reply: the user spoke again after the resume window)
-                    await self._interrupt_reply()
+                await self._perform(
+                    self.floor.speech_started(barge_in=signal.barge_in, resumed=signal.resumed)
+                )
             elif isinstance(signal, PartialTranscript):
                 if not self.hold:
                     await self._send(TranscriptUserDelta(text=signal.text, item_id=signal.item_id))
@@ -738,45 +766,53 @@ class Session:
             self._pending_timings = None
             return
         if self.hold:
-            self._held_user_items.append((signal.item_id, signal.text))
+            self.tool_calls.hold_user_turn(signal.item_id, signal.text)
             return
-        self.ledger.add_user(signal.item_id, signal.text)
-        await self._checkpoint()
-        if self.reply is None and self.phase is Phase.READY:
-            # The reply is tentative until its first audio is ready: the user may still go on.
-            self._reply_wanted = False
-            await self._start_reply(answering=(signal.item_id, signal.text))
-            return
-        await self._send(TranscriptUser(text=signal.text, item_id=signal.item_id))
-        self._reply_wanted = True
-        await self._kick()
+        await self._perform(self.floor.user_turn_ended(signal.item_id, signal.text))
+
+    # --- floor actions ------------------------------------------------------------------------------
+    async def _perform(self, actions: list[FloorAction]) -> None:
+        """Carry out what the floor decided, in order."""
+        for action in actions:
+            if isinstance(action, StartReply):
+                self._start_reply(action)
+            elif isinstance(action, ReleaseReply):
+                if self.reply is not None and self.reply.reply_id == action.reply_id:
+                    self.reply.release(action.go)
+            elif isinstance(action, AnnounceUserTurn):
+                await self._send(TranscriptUser(text=action.text, item_id=action.item_id))
+            elif isinstance(action, AnnounceReply):
+                await self._send(ReplyStarted(reply_id=action.reply_id, item_id=action.item_id))
+            elif isinstance(action, AddUserTurn):
+                self.ledger.add_user(action.item_id, action.text)
+                await self._checkpoint()
+            elif isinstance(action, RetractUserTurn):
+                self.ledger.retract_user(action.item_id)
+            elif isinstance(action, DropReply):
+                await self._drop_reply(action.reply_id)
+            elif isinstance(action, InterruptReply):
+                await self._interrupt_reply(action.reply_id)
+            elif isinstance(action, SetAgentActive):
+                if self.turns is not None:
+                    await self._on_turn_signals(self.turns.set_agent_active(action.active))
+
+    async def _kick(self) -> None:
+        if self.phase is Phase.READY:
+            await self._perform(self.floor.kick(hold=self.hold))
 
     # --- replies --------------------------------------------------------------------------------------
-    async def _kick(self) -> None:
-        if self.reply is None and self._reply_wanted and not self.hold and self.phase is Phase.READY:
-            self._reply_wanted = False
-            await self._start_reply()
-
-    async def _start_reply(
-        self,
-        *,
-        text: str | None = None,
-        instructions: str | None = None,
-        answering: tuple[str, str] | None = None,
-    ) -> None:
-        """Start a reply: to the conversation so far, a fixed ``text`` (the greeting) or ``instructions``.
-        ``answering``: the user turn (item_id, text) it answers; such a reply is tentative (announced by
-        ``_commit_reply`` when its first audio is ready)."""
+    def _start_reply(self, action: StartReply) -> None:
+        """Start the reply the floor asked for: to the conversation so far, a fixed text (the greeting) or
+        one-off instructions."""
         assert self.stack is not None and self.llm is not None and self.turns is not None
-        reply_id, item_id = _new_id("reply"), _new_id("item")
         timings = self._pending_timings or TurnTimings(session_id=self.session_id or "")
         self._pending_timings = None
-        timings.reply_id = reply_id
+        timings.reply_id = action.reply_id
         timings.reply_start = time.monotonic()
         context = ReplyContext(
-            reply_id=reply_id,
-            item_id=item_id,
-            session_key=self.session_id or reply_id,
+            reply_id=action.reply_id,
+            item_id=action.item_id,
+            session_key=self.session_id or action.reply_id,
             llm=self.llm,
             tts=self.stack.tts,
             voice_id=self.config.output.voice,
@@ -785,88 +821,63 @@ class Session:
             tools=ToolSet.of(self.config.tools),
             ledger=self.ledger,
             send=self._send,
-            client_call=self._send_tool_call,
+            propose_call=lambda record: self.post(_ToolCallProposed(record)),
             http_runner=self.deps.http_tools,
             timings=timings,
             lead_ms=self.deps.reply_lead_ms,
             acknowledged_playout=self.deps.acknowledged_playout,
+            tentative=action.tentative,
+            ask_release=lambda reply: self.post(_ReplyReady(reply)),
         )
-        if answering is not None:
-            self._unannounced_user = answering
-            context.commit = self._commit_reply
-        if text is not None:
-            reply = Reply(context, text=text)
+        if action.text is not None:
+            reply = Reply(context, text=action.text)
         else:
-            reply = Reply(context, messages=self.ledger.to_messages(self.config.system_prompt, instructions))
+            reply = Reply(
+                context, messages=self.ledger.to_messages(self.config.system_prompt, action.instructions)
+            )
         self.reply = reply
-        if not reply.tentative:
-            self.turns.set_agent_active(True)
-            await self._send(ReplyStarted(reply_id=reply_id, item_id=item_id))
-        task = asyncio.get_running_loop().create_task(reply.run(), name=reply_id)
+        task = asyncio.get_running_loop().create_task(reply.run(), name=action.reply_id)
         self._reply_task = task
         task.add_done_callback(lambda t: self.post(_ReplyFinished(reply, t)))
 
-    async def _commit_reply(self, reply: Reply) -> bool:
-        """A tentative reply is about to go out (first audio or tool call ready): announce the user's turn
-        and the reply. Runs in the reply's task; false if the session no longer wants it."""
-        if self.reply is not reply or self.turns is None:
-            return False
-        self.turns.set_agent_active(True)  # from here on, speech is a barge-in, not the same turn going on
-        await self._announce_user_turn()
-        await self._send(ReplyStarted(reply_id=reply.reply_id, item_id=reply.context.item_id))
-        return True
-
-    async def _announce_user_turn(self) -> None:
-        if self._unannounced_user is not None:
-            item_id, text = self._unannounced_user
-            self._unannounced_user = None
-            await self._send(TranscriptUser(text=text, item_id=item_id))
-
-    def _may_resume_turn(self) -> bool:
-        """Turn-taking asks (synchronously) whether speech starting now may continue the turn that just
-        ended: yes while the reply to it has not gone out; that reply is then abandoned."""
-        return self.reply is not None and self._unannounced_user is not None and self.reply.abandon()
-
-    async def _drop_abandoned_reply(self) -> None:
-        """The user went on speaking before the tentative reply went out: drop it without a trace; the turn
-        continues (same item) and its user message is taken back until the new transcript."""
-        if self.reply is None or not self.reply.abandoned:
-            return
-        await self._cancel_unheard_reply()
-        if self._unannounced_user is not None:
-            self.ledger.retract_user(self._unannounced_user[0])
-            self._unannounced_user = None
-
-    async def _discard_unheard_reply(self, *, announce: bool = True) -> None:
-        """Stop a tentative reply that nothing of went out (``reply.create``, ``reply.cancel``, the session
-        ending): no reply events; the user's turn it answered stays in the conversation and, with
-        ``announce``, its ``transcript.user`` is sent."""
-        await self._cancel_unheard_reply()
-        if announce:
-            await self._announce_user_turn()
-        self._unannounced_user = None
-
-    async def _cancel_unheard_reply(self) -> None:
+    async def _cancel_reply_task(self) -> Reply | None:
         reply, task = self.reply, self._reply_task
-        assert reply is not None and reply.abandoned
         self.reply = None
         self._reply_task = None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self.ledger.cancel_reply_calls(reply.reply_id)
+        return reply
+
+    async def _drop_reply(self, reply_id: str) -> None:
+        """A reply nothing of which was heard: stopped without reply events; its tool calls never happened."""
+        if self.reply is None or self.reply.reply_id != reply_id:
+            return
+        await self._cancel_reply_task()
+        self._apply_tool_step(self.tool_calls.discard_reply(reply_id))
+
+    async def _interrupt_reply(self, reply_id: str) -> None:
+        reply = self.reply
+        if reply is None or reply.reply_id != reply_id:
+            return
+        # Even when the task already handed out all its audio, the listener may not have heard it all:
+        # the playout clock decides what was heard.
+        heard = reply.stop_audio()
+        await self._cancel_reply_task()
+        await self._finish_reply(reply, heard, status="interrupted")
 
     async def _on_reply_create(self, instructions: str | None) -> None:
-        if self.reply is not None:
-            await self._interrupt_reply()
-        await self._start_reply(instructions=instructions)
+        await self._perform(self.floor.reply_requested(instructions))
 
     async def _on_reply_finished(self, item: _ReplyFinished) -> None:
         if self.reply is not item.reply:
-            return  # already interrupted and reported
-        if not await item.reply.commit():  # abandoned for the user's resumed turn before it went out
-            await self._drop_abandoned_reply()
-            return
+            return  # already interrupted or dropped, and reported
+        if self.floor.state == "user_paused":
+            # It ended before asking to be heard (it failed early): announce it now, unless the user's
+            # turn is going on (the floor then drops it when that speech is reported).
+            await self._perform(self.floor.reply_ready(item.reply.reply_id))
+            if self.floor.state != "agent_speaking":
+                return
         task = item.task
         error: str | None = None
         outcome: ReplyOutcome | None = None
@@ -893,22 +904,6 @@ class Session:
         else:
             await self._finish_reply(item.reply, outcome.text, status="completed", outcome=outcome)
 
-    async def _interrupt_reply(self) -> None:
-        reply = self.reply
-        if reply is None:
-            return
-        if not await reply.went_out():
-            await self._discard_unheard_reply()
-            return
-        task = self._reply_task
-        # Even when the task already handed out all its audio, the listener may not have heard it all:
-        # the playout clock decides what was heard.
-        heard = reply.stop_audio()
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        await self._finish_reply(reply, heard, status="interrupted")
-
     async def _finish_reply(
         self, reply: Reply, text: str, *, status: str, outcome: ReplyOutcome | None = None
     ) -> None:
@@ -923,24 +918,13 @@ class Session:
         await self._send(ReplyDone(status=status, reply_id=ctx.reply_id))  # type: ignore[arg-type]
         self.turn_history.append(ctx.timings)
         record_turn(ctx.timings)
-        calls = self.ledger.calls_of(ctx.reply_id)
-        if interrupted or status == "failed":
-            for record in self.ledger.cancel_reply_calls(ctx.reply_id):
-                self._forget_call(record.call_id)
-        else:
-            waiting = {c.call_id for c in calls if not c.server_side and c.state is CallState.SENT}
-            for record in calls:
-                if record.execution_mode == "hold" and record.state is not CallState.ANSWERED:
-                    self._hold_calls.add(record.call_id)
-            if waiting:
-                self._awaiting[ctx.reply_id] = waiting
-            for record in outcome.hold_http_calls if outcome else []:
-                self._spawn(self._run_hold_http(record), f"http-{record.call_id}")
-            for call_id in [c for c in waiting if c in self._early_results]:
-                result, is_error = self._early_results.pop(call_id)
-                self._answer(call_id, result, is_error)
-        assert self.turns is not None
-        await self._on_turn_signals(self.turns.set_agent_active(False))
+        step = self.tool_calls.reply_ended(
+            ctx.reply_id,
+            status="completed" if status == "completed" else "interrupted",
+            hold_http_calls=outcome.hold_http_calls if outcome else None,
+        )
+        self._apply_tool_step(step)
+        await self._perform(self.floor.reply_ended(ctx.reply_id))
         await self._checkpoint()
         await self._kick()
         if self.reply is None:
@@ -949,81 +933,69 @@ class Session:
             self._spawn(self._warm_llm(), "llm-warm")
 
     # --- tools ----------------------------------------------------------------------------------------
-    async def _send_tool_call(self, record: ToolCallRecord) -> None:
-        self.ledger.propose(record)
+    def _apply_tool_step(self, step: ToolStep) -> list[tuple[str, str]]:
+        """Perform a tool-call transition's timer and HTTP actions; returns the user turns it released."""
+        loop = asyncio.get_running_loop()
+        for action in step.actions:
+            if isinstance(action, SetDeadline):
+                delay = max(0.0, action.at - time.monotonic())
+                self._timers[action.call_id] = loop.call_later(
+                    delay, self.post, _ToolTimedOut(action.call_id)
+                )
+            elif isinstance(action, ClearDeadline):
+                timer = self._timers.pop(action.call_id, None)
+                if timer is not None:
+                    timer.cancel()
+            elif isinstance(action, RunHttpTool):
+                self._spawn(self._run_hold_http(action.record), f"http-{action.record.call_id}")
+        if step.reply_wanted:
+            self.floor.want_reply()
+        return step.released_user_items
+
+    async def _on_tool_call_proposed(self, record: ToolCallRecord) -> None:
+        if self.reply is None or self.reply.reply_id != record.reply_id:
+            return  # its reply was interrupted or dropped meanwhile: the call never happened
+        spec = ToolSet.of(self.config.tools).find(record.name)
+        timeout = spec.timeout_seconds if spec is not None else 120.0
+        self._apply_tool_step(self.tool_calls.client_call_sent(record, time.monotonic(), timeout))
         await self._send(
             ToolCall(
                 call_id=record.call_id, name=record.name, arguments=record.arguments, args=record.arguments
             )
         )
-        self.ledger.mark_sent(record.call_id)
-        spec = ToolSet.of(self.config.tools).find(record.name)
-        timeout = spec.timeout_seconds if spec is not None else 120.0
-        loop = asyncio.get_running_loop()
-        self._timers[record.call_id] = loop.call_later(timeout, self.post, _ToolTimedOut(record.call_id))
 
-    def _forget_call(self, call_id: str) -> None:
-        timer = self._timers.pop(call_id, None)
-        if timer is not None:
-            timer.cancel()
-        self._early_results.pop(call_id, None)
-        self._hold_calls.discard(call_id)
+    def _running_reply_id(self) -> str | None:
+        return self.reply.reply_id if self.reply is not None else None
 
     async def _on_tool_result(self, event: ToolResult) -> None:
-        record = self.ledger.calls.get(event.call_id)
-        problem: str | None = None
-        if record is None or record.server_side:
-            problem = f"unknown call_id '{event.call_id[:128]}'"
-        elif event.call_id in self._timed_out:
-            problem = "the tool call already timed out"
-        elif record.state is CallState.ANSWERED or event.call_id in self._early_results:
-            problem = "the tool call was already answered"
-        elif record.state is CallState.CANCELLED:
-            problem = "the tool call was cancelled (its reply was interrupted)"
-        if problem is not None:
-            await self._error(ProtocolError(ErrorCode.INVALID_VALUE, problem, "call_id"))
+        step = self.tool_calls.result(
+            event.call_id, event.result, event.is_error, running_reply=self._running_reply_id()
+        )
+        if step.rejected is not None:
+            await self._error(ProtocolError(ErrorCode.INVALID_VALUE, step.rejected.problem, "call_id"))
             return
-        assert record is not None
-        if self.reply is not None and self.reply.reply_id == record.reply_id:
-            self._early_results[event.call_id] = (event.result, event.is_error)
-            return
-        self._answer(event.call_id, event.result, event.is_error)
-        await self._after_answers()
+        await self._after_tool_step(step, event.call_id)
 
     async def _on_tool_timeout(self, call_id: str) -> None:
         self._timers.pop(call_id, None)
         record = self.ledger.calls.get(call_id)
-        if record is None or record.state is not CallState.SENT or call_id in self._early_results:
+        if record is None:
             return
-        self._timed_out.add(call_id)
         spec = ToolSet.of(self.config.tools).find(record.name)
-        seconds = spec.timeout_seconds if spec is not None else 120.0
-        result = timeout_result(seconds)
-        if self.reply is not None and self.reply.reply_id == record.reply_id:
-            self._early_results[call_id] = (result, True)
+        text = timeout_result(spec.timeout_seconds if spec is not None else 120.0)
+        step = self.tool_calls.deadline_passed(call_id, text, running_reply=self._running_reply_id())
+        await self._after_tool_step(step, call_id)
+
+    async def _after_tool_step(self, step: ToolStep, call_id: str) -> None:
+        """After a call's answer (not one kept for the end of its running reply): release the user's held
+        words, save, and let the agent go on."""
+        released = self._apply_tool_step(step)
+        record = self.ledger.calls.get(call_id)
+        if record is None or record.state is not CallState.ANSWERED:
             return
-        self._answer(call_id, result, True)
-        await self._after_answers()
-
-    def _answer(self, call_id: str, result: str, is_error: bool) -> None:
-        self.ledger.answer(call_id, result, is_error=is_error)
-        timer = self._timers.pop(call_id, None)
-        if timer is not None:
-            timer.cancel()
-        self._hold_calls.discard(call_id)
-        for reply_id, waiting in list(self._awaiting.items()):
-            waiting.discard(call_id)
-            if not waiting:
-                del self._awaiting[reply_id]
-                self._reply_wanted = True
-
-    async def _after_answers(self) -> None:
-        if not self.hold and self._held_user_items:
-            for item_id, text in self._held_user_items:
-                self.ledger.add_user(item_id, text)
-                await self._send(TranscriptUser(text=text, item_id=item_id))
-            self._held_user_items.clear()
-            self._reply_wanted = True
+        for item_id, text in released:
+            self.ledger.add_user(item_id, text)
+            await self._send(TranscriptUser(text=text, item_id=item_id))
         await self._checkpoint()
         await self._kick()
 
@@ -1033,19 +1005,15 @@ class Session:
         if spec is None or spec.http is None or runner is None:
             outcome = HttpToolOutcome('{"error": "The tool is not available."}', True)
         else:
-            self.ledger.mark_sent(record.call_id)
+            self.tool_calls.http_running(record.call_id)
             outcome = await runner.run(
                 spec.http, record.arguments, headers=http_headers(spec), timeout_seconds=spec.timeout_seconds
             )
         self.post(_HttpToolDone(record.call_id, outcome))
 
     async def _on_http_tool_done(self, item: _HttpToolDone) -> None:
-        record = self.ledger.calls.get(item.call_id)
-        if record is None or record.state is CallState.CANCELLED:
-            return
-        self._answer(item.call_id, item.outcome.text, item.outcome.is_error)
-        self._reply_wanted = True
-        await self._after_answers()
+        step = self.tool_calls.http_done(item.call_id, item.outcome.text, item.outcome.is_error)
+        await self._after_tool_step(step, item.call_id)
 
     # --- end, resume, shutdown ----------------------------------------------------------------------
     async def _checkpoint(self) -> None:
@@ -1093,19 +1061,18 @@ class Session:
         )
 
     async def _stop_activity(self) -> None:
-        reply, task = self.reply, self._reply_task
-        if reply is not None and not await reply.went_out():
-            await self._discard_unheard_reply(announce=False)  # the user's words stay in the conversation
-            return
-        self.reply = None
-        self._reply_task = None
-        if reply is not None:
-            heard = reply.stop_audio()
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            self.ledger.add_agent(reply.context.item_id, reply.reply_id, heard, interrupted=True)
-            self.ledger.cancel_reply_calls(reply.reply_id)
+        """The session ends: an unheard reply is dropped (the user's words stay in the conversation), a
+        reply being heard keeps what was heard of it, without reply events."""
+        for action in self.floor.session_ending():
+            reply = self.reply
+            if not isinstance(action, DropReply | InterruptReply) or reply is None:
+                continue
+            heard = reply.stop_audio() if isinstance(action, InterruptReply) else None
+            await self._cancel_reply_task()
+            if heard is not None:
+                self.ledger.add_agent(reply.context.item_id, reply.reply_id, heard, interrupted=True)
+                self.floor.reply_ended(reply.reply_id)
+            self._apply_tool_step(self.tool_calls.discard_reply(reply.reply_id))
 
     async def _end_normally(self) -> None:
         await self._stop_activity()
