@@ -142,6 +142,20 @@ async def test_each_session_keeps_its_prompt_prefix(llm: object) -> None:
     assert stats.reused_prefix_tokens >= system_tokens, stats  # session A's KV cells were restored
 
 
+async def test_a_forgotten_session_is_prefilled_again(llm: object) -> None:
+    first_turn = [SYSTEM, ChatMessage("user", "Hello there.")]
+    other = [
+        ChatMessage("system", "You are Bob, a terse assistant for a bike shop in Leeds."),
+        ChatMessage("user", "Hi."),
+    ]
+    await collect(llm, first_turn, session_key="session-forgotten")
+    await collect(llm, other, (), session_key="session-other")  # session-forgotten's cells are saved now
+    llm.forget_session("session-forgotten")  # type: ignore[attr-defined]
+    await collect(llm, first_turn, session_key="session-forgotten")
+    # Nothing was restored: only the prefix shared with session-other's prompt is reused.
+    assert llm.last_stats.reused_prefix_tokens < 10, llm.last_stats  # type: ignore[attr-defined]
+
+
 async def test_warm_prefills_the_system_prompt_for_the_first_reply(llm: object) -> None:
     system = ChatMessage("system", "You are Max, the receptionist of a dental practice in Bristol. Be brief.")
     await llm.warm([system], TOOLS, session_key="warm-session")  # type: ignore[attr-defined]

@@ -97,7 +97,13 @@ from voxgate.protocol.events import (
     protocol_error_from_validation,
     session_error,
 )
-from voxgate.speech.base import INPUT_SAMPLE_RATE, ChatMessage, LanguageModel, SpeechStack
+from voxgate.speech.base import (
+    INPUT_SAMPLE_RATE,
+    ChatMessage,
+    LanguageModel,
+    PromptPrefilling,
+    SpeechStack,
+)
 from voxgate.store.checkpoints import (
     CheckpointStore,
     CheckpointStoreUnavailable,
@@ -547,11 +553,10 @@ class Session:
         speaks, so a reply does not pay a cold prefill (about 3 s with tools for the embedded model).
         ``user_words``: what the user has said so far in the turn under way, prefilled as their message;
         with ``anticipate`` the LLM may also start its answer to them (``LlamaLLM.anticipate``)."""
-        warm = getattr(self.llm, "warm", None)
-        if anticipate:
-            warm = getattr(self.llm, "anticipate", None) or warm
-        if warm is None or self.session_id is None:
+        llm = self.llm
+        if not isinstance(llm, PromptPrefilling) or self.session_id is None:
             return
+        warm = llm.anticipate if anticipate else llm.warm
         messages = self.ledger.to_messages(self.config.system_prompt, None)
         if user_words:
             messages.append(ChatMessage(role="user", content=user_words))
@@ -577,8 +582,7 @@ class Session:
     async def _run_prefills(self) -> None:
         while (pending := self._prefill_words) is not None:
             self._prefill_words = None
-            executor = getattr(self.llm, "executor", None)
-            if self.reply is not None or (executor is not None and executor.busy):
+            if self.reply is not None or (isinstance(self.llm, PromptPrefilling) and self.llm.busy):
                 continue
             words, anticipate = pending
             await self._warm_llm(words, anticipate=anticipate)
@@ -1137,6 +1141,8 @@ class Session:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(self.llm, PromptPrefilling) and self.session_id is not None:
+            self.llm.forget_session(self.session_id)
         if self.turns is not None:
             await self.turns.aclose()
             # The turn-taker holds self.push: dropping it breaks the session's reference cycle, so an ended

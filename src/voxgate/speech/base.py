@@ -129,6 +129,42 @@ class LanguageModel(Protocol):
         ...
 
 
+@runtime_checkable
+class PromptPrefilling(Protocol):
+    """A language model that keeps a prompt cache per ``session_key`` (the embedded llama.cpp model). The
+    engine prefills it while the user speaks and releases it when the session ends."""
+
+    @property
+    def busy(self) -> bool:
+        """The model is working: a best-effort prefill now would only queue behind it."""
+        ...
+
+    async def warm(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> None:
+        """Prefill the prompt of ``messages`` (no reply is generated)."""
+        ...
+
+    async def anticipate(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> int:
+        """Start the reply to ``messages`` before it is asked for; a ``stream`` of the same prompt continues
+        it. Returns the tokens generated."""
+        ...
+
+    def forget_session(self, session_key: str) -> None:
+        """Release the session's cached prompt."""
+        ...
+
+
 # --- text-to-speech -----------------------------------------------------------------------------
 @runtime_checkable
 class TextToSpeech(Protocol):

@@ -12,22 +12,18 @@
   (:meth:`LlamaLLM.anticipate`). Its first tokens are generated while turn-taking is still deciding
   whether the turn has ended; a :meth:`LlamaLLM.stream` for exactly that prompt then starts with them
   and goes on from there, and any other request makes the anticipation stop after its current token.
-- Prompt caching: llama.cpp keeps the KV cache of its last evaluation and llama-cpp-python reuses the
-  longest matching token prefix, so a session's system prompt + tools + history is not re-prefilled
-  on its next turn. When several sessions share the model, the KV cells of the session being switched
-  away from are saved (``llama_state_seq_get_data``, about 12 KiB per token) keyed by ``session_key``
-  and restored when that session speaks again (LRU, ``max_cached_sessions``).
+- Prompt caching per session (``session_key``): :mod:`voxgate.speech.llama_prompt_cache`; the session
+  releases its cache when it ends (:meth:`LlamaLLM.forget_session`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +38,7 @@ from voxgate.speech.base import (
     ToolSchema,
 )
 from voxgate.speech.executor import FOREGROUND, InferenceExecutor
+from voxgate.speech.llama_prompt_cache import LlamaPromptCache
 from voxgate.speech.models import resolve_model
 from voxgate.speech.tool_call_parsing import ToolCallStreamParser, caller_context, is_grounded
 
@@ -65,12 +62,6 @@ AFTER_TOOL_RESULT_HINT = (
     "Do not call a tool and do not repeat the raw result."
 )
 """Appended (as a system turn) after tool results: without it the 0.5B model echoes the result JSON."""
-
-
-@dataclass(slots=True)
-class _SessionKV:
-    tokens: list[int]
-    data: bytes
 
 
 @dataclass(slots=True)
@@ -165,9 +156,6 @@ def message_to_template(message: ChatMessage) -> dict[str, Any]:
 class LlamaLLM:
     """:class:`~voxgate.speech.base.LanguageModel` backed by llama.cpp; one instance serves every session."""
 
-    streaming = True
-    supports_tools = True
-
     def __init__(
         self,
         settings: Settings,
@@ -186,7 +174,6 @@ class LlamaLLM:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
-        self.max_cached_sessions = max_cached_sessions
         self.anticipate_tokens = anticipate_tokens
         """How far :meth:`anticipate` generates: about one spoken clause, so a turn that goes on after
         all wastes at most this much of the model's time."""
@@ -207,12 +194,7 @@ class LlamaLLM:
         self.renderer = ChatPromptRenderer(template)
         self.context_tokens = self._llama.n_ctx()
         self._executor = InferenceExecutor("llm", threads=1)
-        self._sessions: OrderedDict[str, _SessionKV] = OrderedDict()
-        self._sessions_lock = threading.Lock()  # forget_session() runs on the event loop thread
-        self._loaded_session: str | None = None
-        self._session_cache_supported = hasattr(self._llama, "_ctx") and hasattr(
-            self._llama, "_requires_eval"
-        )
+        self.prompt_cache = LlamaPromptCache(self._llama, max_sessions=max_cached_sessions)
         self._anticipation: _Anticipation | None = None
         self._requests = 0
         """Requests submitted to the worker (counted on the event loop): an anticipation stops after its
@@ -330,14 +312,17 @@ class LlamaLLM:
         )
 
     def forget_session(self, session_key: str) -> None:
-        """Drop a finished session's saved prompt cache."""
-        with self._sessions_lock:
-            self._sessions.pop(session_key, None)
+        """Drop an ended session's saved prompt cache."""
+        self.prompt_cache.forget(session_key)
+
+    @property
+    def busy(self) -> bool:
+        """The model is working (a prefill should not queue behind it)."""
+        return self._executor.busy
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
-        with self._sessions_lock:
-            self._sessions.clear()
+        self.prompt_cache.clear()
 
     # --- worker-thread side -------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
@@ -413,8 +398,8 @@ class LlamaLLM:
             raise asyncio.CancelledError
         try:
             tokens = self._prompt_for(messages, tools)
-            self._switch_session(session_key, tokens)
-            reused = _common_prefix(self._llama.input_ids[: self._llama.n_tokens].tolist(), tokens)
+            self.prompt_cache.switch(session_key, tokens)
+            reused = self.prompt_cache.reused_prefix(tokens)
             anticipated = self._anticipation
             self._anticipation = None
             run = _CompletionRun()
@@ -468,7 +453,7 @@ class LlamaLLM:
         if superseded():
             return 0
         tokens = self._prompt_for(messages, tools)
-        self._switch_session(session_key, tokens)
+        self.prompt_cache.switch(session_key, tokens)
         pieces: list[str] = []
         run = self._complete(tokens, self.anticipate_tokens, False, superseded, pieces.append)
         self._anticipation = _Anticipation(session_key, tokens, pieces, run.produced, run.finished)
@@ -507,71 +492,11 @@ class LlamaLLM:
     def _warm(self, messages: list[ChatMessage], tools: list[ToolSchema], session_key: str | None) -> None:
         prompt = self.renderer.render(messages, tools, add_generation_prompt=False)
         tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        self._switch_session(session_key, tokens)
-        llama = self._llama
-        reused = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
-        if reused == len(tokens):
-            return
-        llama.n_tokens = reused
-        llama._ctx.kv_cache_seq_rm(-1, reused, -1)
-        llama.eval(tokens[reused:])
-        llama._requires_eval = True
-
-    def _switch_session(self, session_key: str | None, tokens: list[int]) -> None:
-        """Save the KV cells of the session that used the model last; restore ``session_key``'s if that
-        gives a longer cached prefix than what is loaded now."""
-        if not self._session_cache_supported or session_key == self._loaded_session:
-            return
-        llama = self._llama
-        if self._loaded_session is not None and llama.n_tokens > 0:
-            saved_kv = _SessionKV(tokens=llama.input_ids[: llama.n_tokens].tolist(), data=self._save_kv())
-            with self._sessions_lock:
-                self._sessions[self._loaded_session] = saved_kv
-                self._sessions.move_to_end(self._loaded_session)
-                while len(self._sessions) > self.max_cached_sessions:
-                    self._sessions.popitem(last=False)
-        self._loaded_session = session_key
-        with self._sessions_lock:
-            saved = self._sessions.get(session_key) if session_key is not None else None
-        if saved is None:
-            return
-        loaded_prefix = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
-        if _common_prefix(saved.tokens, tokens) > loaded_prefix:
-            self._restore_kv(saved)
-
-    def _save_kv(self) -> bytes:
-        import llama_cpp
-
-        ctx = self._llama._ctx.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
-        return bytes(buffer[:written])
-
-    def _restore_kv(self, saved: _SessionKV) -> None:
-        import llama_cpp
-
-        llama = self._llama
-        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
-        buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
-        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(saved.data), 0) == 0:
-            llama.n_tokens = 0  # restore failed: fall back to a full prefill
-            return
-        llama.input_ids[: len(saved.tokens)] = saved.tokens
-        llama.n_tokens = len(saved.tokens)
-        llama._requires_eval = True
+        self.prompt_cache.switch(session_key, tokens)
+        self.prompt_cache.prefill(tokens)
 
 
 _END = object()
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    count = 0
-    for left, right in zip(a, b, strict=False):
-        if left != right:
-            break
-        count += 1
-    return count
 
 
 def _drop_oldest_turn(messages: list[ChatMessage]) -> list[ChatMessage] | None:

@@ -34,8 +34,6 @@ class OpenAISTT:
     than it is worth, so only final utterances are sent.
     """
 
-    streaming = False
-
     def __init__(
         self,
         settings: Settings,

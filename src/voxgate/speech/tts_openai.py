@@ -34,7 +34,6 @@ class OpenAITTS:
     """:class:`~voxgate.speech.base.TextToSpeech` over an OpenAI-compatible speech endpoint."""
 
     sample_rate = SAMPLE_RATE
-    streaming = True
 
     def __init__(
         self,
