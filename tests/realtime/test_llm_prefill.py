@@ -20,6 +20,12 @@ class _WarmRecordingLLM(doubles.ScriptedLLM):
         super().__init__()
         self.warmed: asyncio.Queue[list[ChatMessage]] = asyncio.Queue()
 
+        self.forgotten: list[str] = []
+
+    @property
+    def busy(self) -> bool:
+        return False
+
     async def warm(
         self,
         messages: Sequence[ChatMessage],
@@ -29,6 +35,19 @@ class _WarmRecordingLLM(doubles.ScriptedLLM):
     ) -> None:
         assert session_key
         self.warmed.put_nowait(list(messages))
+
+    async def anticipate(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        session_key: str | None = None,
+    ) -> int:
+        await self.warm(messages, tools, session_key=session_key)
+        return 0
+
+    def forget_session(self, session_key: str) -> None:
+        self.forgotten.append(session_key)
 
 
 async def test_the_conversation_is_prefilled_at_ready_and_after_each_reply(tmp_path: Path) -> None:
@@ -46,6 +65,7 @@ async def test_the_conversation_is_prefilled_at_ready_and_after_each_reply(tmp_p
     after_reply = await asyncio.wait_for(llm.warmed.get(), 5)
     assert [(m.role, m.content) for m in after_reply[1:]] == [("assistant", "Hello there.")]
     await close_session(session, task)
+    assert llm.forgotten == [session.session_id]  # the session released its prompt cache
 
 
 async def test_the_users_words_are_prefilled_while_they_speak_and_pause(tmp_path: Path) -> None:
