@@ -129,11 +129,11 @@ async def test_error_codes_are_counted(server: LiveServer) -> None:
     await client.connection.close()
 
     rejected = await ProtocolClient.open(server.ws_url, headers=server.auth_headers("vg_wrong_key"))
-    await rejected.expect_error("UNAUTHORIZED")
+    await rejected.expect_error("unauthorized")
     await rejected.wait_closed()
 
     after = await scrape(server)
-    for code in ("invalid_format", "invalid_audio", "UNAUTHORIZED"):
+    for code in ("invalid_format", "invalid_audio", "unauthorized"):
         count = (after.value("voxgate_session_errors_total", code=code) or 0) - (
             before.value("voxgate_session_errors_total", code=code) or 0
         )
