@@ -23,6 +23,8 @@ class ProtocolClient:
         self.connection = connection
         self.received: list[dict[str, Any]] = []
         """Every event received so far, in order."""
+        self.close_reason: str | None = None
+        """The server's close reason, once :meth:`wait_closed` saw the close."""
         self._cursor = 0
 
     @classmethod
@@ -104,6 +106,7 @@ class ProtocolClient:
             while True:
                 await self.recv(within)
         except ConnectionClosed as exc:
+            self.close_reason = exc.rcvd.reason if exc.rcvd is not None else None
             return exc.rcvd.code if exc.rcvd is not None else None
 
     def types(self, since: int = 0) -> list[str]:

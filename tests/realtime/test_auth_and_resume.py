@@ -28,7 +28,7 @@ async def test_unauthorized_gets_error_then_1008(connect: Connect, headers: dict
     client = await connect(headers=headers)
     error = await client.expect_error("unauthorized")
     assert error["message"]
-    assert await client.wait_closed() == 1008
+    assert await client.wait_closed() == 1008 and client.close_reason == "unauthorized"
 
 
 async def test_raw_key_without_bearer_is_accepted(connect: Connect, rt_server: LiveServer) -> None:
