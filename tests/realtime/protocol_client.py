@@ -16,6 +16,7 @@ from voxgate.audio.codecs import encode_audio
 from voxgate.audio.resample import resample, to_int16
 
 DEFAULT_TIMEOUT = 10.0
+PLAYOUT_TYPES = frozenset({"reply.audio", "transcript.agent.delta"})
 
 
 class ProtocolClient:
@@ -113,7 +114,9 @@ class ProtocolClient:
         return [e["type"] for e in self.received[since:]]
 
     def non_audio_types(self, since: int = 0) -> list[str]:
-        return [t for t in self.types(since) if t != "reply.audio"]
+        """Event types without the reply's playout stream (``reply.audio`` and the played words,
+        ``transcript.agent.delta``, which go out with it)."""
+        return [t for t in self.types(since) if t not in PLAYOUT_TYPES]
 
     def mark(self) -> int:
         """Position for :meth:`types` (everything consumed so far)."""

@@ -113,7 +113,10 @@ async def test_barge_in_deltas_add_up_to_the_trimmed_transcript(connect: Connect
     agent = hosted.TranscriptAgent.model_validate(await client.wait_for("transcript.agent"))
     done = hosted.ReplyDone.model_validate(await client.wait_for("reply.done"))
     assert agent.interrupted and done.status == "interrupted"
-    deltas = _check_deltas_follow_playout(_reply_events(client, started["reply_id"]))
+    events = _reply_events(client, started["reply_id"])
+    deltas = _check_deltas_follow_playout(events)
+    after = events[[e["type"] for e in events].index("transcript.agent") :]
+    assert "transcript.agent.delta" not in [e["type"] for e in after]
     story = doubles.LONG_STORY
     assert agent.text and story.startswith(agent.text) and len(agent.text) < len(story)
     assert "".join(d.delta for d in deltas) == agent.text

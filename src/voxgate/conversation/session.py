@@ -1110,7 +1110,7 @@ class Session:
         )
 
     async def _save_checkpoint(self, checkpoint: SessionCheckpoint) -> None:
-        """A store outage is reported (``server_error``) and the conversation carries on, resumable again
+        """A store outage is reported (``internal_error``) and the conversation carries on, resumable again
         from the next successful save; a session resumed elsewhere meanwhile ends here (no fork)."""
         try:
             await self.deps.checkpoints.save(checkpoint)
