@@ -10,7 +10,7 @@ pause 0.5-1.5 s, say the next. A level is **sustained** when, over the measured 
   event-loop lag p99 too (a frame waiting in the socket for a busy loop is not yet in the first figure);
 - no audio was dropped: at ``session.end`` the server counted every second of audio each caller sent,
   and (instant stack) every completed answer carried all of its audio (100 ms per word from the TTS double);
-- every turn was answered, and no ``session.error`` / ``reply.error`` arrived;
+- every turn was answered, and no ``session.error`` arrived;
 - (embedded stack) the voice-to-voice p50 stays under ``--v2v-p50-ms`` (default 2000 ms).
 
 It stops at the first level that fails. Reported per level: server CPU (cores, from

@@ -359,7 +359,7 @@ class ScriptedCaller:
         elif kind == "session.ended":
             summary.ended = True
             summary.server_audio_seconds = event.get("audio_duration_seconds") or 0.0
-        elif kind in ("session.error", "reply.error"):
+        elif kind == "session.error":
             summary.errors.append(event)
 
     def _find_reply(self, reply_id: object) -> ReplyRecord | None:

@@ -33,6 +33,10 @@ from voxgate.config import Settings
 from voxgate.store import Store
 
 STARTUP_TIMEOUT_SECONDS = 60.0
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+SERVER_PYTHONPATH = os.pathsep.join((str(SOURCE_ROOT / "src"), str(SOURCE_ROOT)))
+"""``PYTHONPATH`` for a server process that loads test doubles: these sources (``src``, ahead of any
+installed copy of voxgate, so that a worktree's server runs the worktree's code) and ``tests``."""
 STOP_TIMEOUT_SECONDS = 15.0
 HEALTH_POLL_SECONDS = 0.05
 PORT_ATTEMPTS = 5

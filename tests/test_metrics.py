@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,7 +17,7 @@ from bench.scripted_caller import EncodedLine
 from prometheus_client import REGISTRY, generate_latest
 
 from tests.doubles import DOUBLES_ENV, MS_PER_WORD, PHRASE_TONES, tone
-from tests.live_server import LiveServer
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
 from tests.metrics_polling import poll_until, scrape
 from tests.realtime.conftest import INSTANT_AUDIO_ENV
 from tests.realtime.protocol_client import ProtocolClient
@@ -26,13 +25,12 @@ from voxgate import observability
 from voxgate.audio.resample import resample, to_int16
 from voxgate.speech.executor import InferenceExecutor
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAME_MS = 50
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {**DOUBLES_ENV, **INSTANT_AUDIO_ENV, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**DOUBLES_ENV, **INSTANT_AUDIO_ENV, "PYTHONPATH": SERVER_PYTHONPATH}
     with LiveServer(tmp_path_factory.mktemp("metrics"), env=env) as live:
         yield live
 
@@ -129,11 +127,11 @@ async def test_error_codes_are_counted(server: LiveServer) -> None:
     await client.connection.close()
 
     rejected = await ProtocolClient.open(server.ws_url, headers=server.auth_headers("vg_wrong_key"))
-    await rejected.expect_error("UNAUTHORIZED")
+    await rejected.expect_error("unauthorized")
     await rejected.wait_closed()
 
     after = await scrape(server)
-    for code in ("invalid_format", "invalid_audio", "UNAUTHORIZED"):
+    for code in ("invalid_format", "invalid_audio", "unauthorized"):
         count = (after.value("voxgate_session_errors_total", code=code) or 0) - (
             before.value("voxgate_session_errors_total", code=code) or 0
         )

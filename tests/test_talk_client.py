@@ -66,7 +66,7 @@ class FakeAgentServer:
     async def handler(self, ws: ServerConnection) -> None:
         self.headers.append(ws.request.headers.get("Authorization") if ws.request else None)
         if self.headers[-1] != f"Bearer {API_KEY}":
-            await self.send(ws, {"type": "session.error", "code": "UNAUTHORIZED", "message": "bad key"})
+            await self.send(ws, {"type": "session.error", "code": "unauthorized", "message": "bad key"})
             await ws.close(1008, "unauthorized")
             return
         loud, quiet, turn_open, turns = 0, 0, False, 0
@@ -330,9 +330,9 @@ async def test_tool_results_of_an_interrupted_reply_are_dropped(
 
 
 async def test_wrong_key_is_a_clear_error(fake_server: FakeAgentServer, speech_wav: Path) -> None:
-    with pytest.raises(TalkError, match="UNAUTHORIZED") as caught:
+    with pytest.raises(TalkError, match="unauthorized") as caught:
         await run_talk(fake_server.url, "wrong", speech_wav, None, timeout=5)
-    assert caught.value.code == "UNAUTHORIZED"
+    assert caught.value.code == "unauthorized"
 
 
 async def test_no_answer_times_out_and_still_ends_the_session(

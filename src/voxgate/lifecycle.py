@@ -68,7 +68,7 @@ async def start_instance(app: FastAPI) -> None:
         )
         try:
             await store.ping()
-        except Exception as exc:  # not fatal: sessions report server_error until Redis answers
+        except Exception as exc:  # not fatal: sessions report internal_error until Redis answers
             logger.error("Redis does not answer at start-up (%s); sessions will not be resumable yet", exc)
         store.start()
         app.state.checkpoints = store

@@ -129,7 +129,6 @@ SESSIONS_ENDED = Counter(
     ["how"],
 )
 SESSION_ERRORS = Counter("voxgate_session_errors", "session.error events sent, by code.", ["code"])
-REPLY_ERRORS = Counter("voxgate_reply_errors", "reply.error events sent, by code.", ["code"])
 
 # --- input path, inference, runtime ---------------------------------------------------------------
 INPUT_FRAME_LAG_SECONDS = Histogram(
@@ -481,8 +480,6 @@ class SessionMeter:
                 _session_projects[self.session_id] = self.project_id
         elif kind == "session.error":
             count_session_error(str(event.code))
-        elif kind == "reply.error":
-            REPLY_ERRORS.labels(code=str(event.code)).inc()
         elif kind == "session.ended":
             self.ended_sent = True
             self.close()  # counted before the client can see the event

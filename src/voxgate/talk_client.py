@@ -615,7 +615,7 @@ async def run_talk(
         ws = await ws_context
     except InvalidStatus as exc:
         status = exc.response.status_code
-        code = "UNAUTHORIZED" if status in (401, 403) else None
+        code = "unauthorized" if status in (401, 403) else None
         raise TalkError(f"server refused the WebSocket upgrade with HTTP {status}", code=code) from exc
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         raise TalkError(f"cannot connect to {url}: {exc}") from exc

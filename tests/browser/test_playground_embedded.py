@@ -22,8 +22,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import launch_chromium, open_playground, screenshot
 from tests.browser.fake_microphone import write_speech
 from tests.browser.test_playground import enter_key, panel_number
-from tests.live_server import LiveServer
-from tests.realtime.conftest import REPO_ROOT
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
 from tests.speech.fixtures import shared_piper_tts
 from voxgate.audio.resample import to_float32
 from voxgate.config import Settings
@@ -48,7 +47,7 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
 
     It shares the user's model cache, so the assembled LLM file is reused rather than rebuilt."""
     env = {
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": SERVER_PYTHONPATH,
         "VOXGATE_MODEL_CACHE_DIR": str(Settings().effective_model_cache_dir),
         "VOXGATE_PRELOAD_MODELS": "true",
     }

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.doubles import DOUBLES_ENV, PHRASE_TONES, tone
-from tests.live_server import LiveServer
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
 from tests.realtime.protocol_client import ProtocolClient
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RESUME_GRACE_SECONDS = 3
 
 Connect = Callable[..., Awaitable[ProtocolClient]]
@@ -25,7 +23,7 @@ than real time: they lift the input-rate limit explicitly. test_limits.py tests 
 def doubles_env(**extra: str) -> dict[str, str]:
     return {
         **DOUBLES_ENV,
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": SERVER_PYTHONPATH,
         "VOXGATE_RESUME_GRACE_SECONDS": str(RESUME_GRACE_SECONDS),
         "VOXGATE_HTTP_TOOLS_ALLOWED_HOSTS": "127.0.0.1",
         **extra,

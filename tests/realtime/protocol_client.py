@@ -16,6 +16,7 @@ from voxgate.audio.codecs import encode_audio
 from voxgate.audio.resample import resample, to_int16
 
 DEFAULT_TIMEOUT = 10.0
+PLAYOUT_TYPES = frozenset({"reply.audio", "transcript.agent.delta"})
 
 
 class ProtocolClient:
@@ -23,6 +24,8 @@ class ProtocolClient:
         self.connection = connection
         self.received: list[dict[str, Any]] = []
         """Every event received so far, in order."""
+        self.close_reason: str | None = None
+        """The server's close reason, once :meth:`wait_closed` saw the close."""
         self._cursor = 0
 
     @classmethod
@@ -104,13 +107,16 @@ class ProtocolClient:
             while True:
                 await self.recv(within)
         except ConnectionClosed as exc:
+            self.close_reason = exc.rcvd.reason if exc.rcvd is not None else None
             return exc.rcvd.code if exc.rcvd is not None else None
 
     def types(self, since: int = 0) -> list[str]:
         return [e["type"] for e in self.received[since:]]
 
     def non_audio_types(self, since: int = 0) -> list[str]:
-        return [t for t in self.types(since) if t != "reply.audio"]
+        """Event types without the reply's playout stream (``reply.audio`` and the played words,
+        ``transcript.agent.delta``, which go out with it)."""
+        return [t for t in self.types(since) if t not in PLAYOUT_TYPES]
 
     def mark(self) -> int:
         """Position for :meth:`types` (everything consumed so far)."""

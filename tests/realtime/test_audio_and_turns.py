@@ -77,7 +77,7 @@ async def test_reply_event_order_and_ids(connect: Connect) -> None:
     await client.wait_for("reply.done")
     types = client.types()[1:]
     assert types[0] == "reply.started" and types[-2:] == ["transcript.agent", "reply.done"]
-    assert set(types[1:-2]) == {"reply.audio"}
+    assert set(types[1:-2]) == {"reply.audio", "transcript.agent.delta"}
     started = client.received[1]
     assert started["item_id"].startswith("item_") and started["reply_id"].startswith("reply_")
     assert all(e["reply_id"] == started["reply_id"] for e in client.received[1:])

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.live_server import LiveServer
-from tests.realtime.conftest import INSTANT_AUDIO_ENV, REPO_ROOT, Connect
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
+from tests.realtime.conftest import INSTANT_AUDIO_ENV, Connect
 from tests.speech.fixtures import independent_transcript
 from voxgate.audio.codecs import decode_audio
 from voxgate.audio.resample import resample, to_float32
@@ -42,7 +42,7 @@ def _words(text: str) -> set[str]:
 @pytest.fixture(scope="module")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": SERVER_PYTHONPATH,
         "VOXGATE_MODEL_CACHE_DIR": str(Settings().effective_model_cache_dir),
         "VOXGATE_PRELOAD_MODELS": "true",
         **INSTANT_AUDIO_ENV,

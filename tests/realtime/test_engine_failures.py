@@ -41,7 +41,7 @@ def _audio_frame() -> InputAudio:
     return input_audio(doubles.tone(400, 100))
 
 
-async def test_internal_failure_is_server_error_and_session_stays_open(tmp_path: Path) -> None:
+async def test_internal_failure_is_internal_error_and_session_stays_open(tmp_path: Path) -> None:
     stack = doubles_stack()
     stack.vad = _BrokenVad()
     session, sink = make_session(tmp_path, stack=stack)
@@ -49,14 +49,14 @@ async def test_internal_failure_is_server_error_and_session_stays_open(tmp_path:
     session.push(SessionUpdate(session={}))
     session.push(_audio_frame())
     error = await sink.wait_for(lambda e: e["type"] == "session.error")
-    assert error["code"] == "server_error"
+    assert error["code"] == "internal_error"
     session.push(SessionUpdate(session={"system_prompt": "still here"}))
     await sink.wait_for(lambda e: e["type"] == "session.updated")
     assert session.phase is Phase.READY and sink.close_code is None
     await close_session(session, task)
 
 
-async def test_failed_reply_reports_reply_error_and_failed_status(tmp_path: Path) -> None:
+async def test_failed_reply_ends_interrupted_with_a_non_fatal_internal_error(tmp_path: Path) -> None:
     stack = doubles_stack()
     stack.llm = _FailingLLM()
     session, sink = make_session(tmp_path, stack=stack)
@@ -64,10 +64,16 @@ async def test_failed_reply_reports_reply_error_and_failed_status(tmp_path: Path
     session.push(SessionUpdate(session={}))
     session.push(ReplyCreate())
     done = await sink.wait_for(lambda e: e["type"] == "reply.done")
-    types = [e["type"] for e in sink.events if e["type"] != "reply.audio"]
-    assert types[-3:] == ["reply.error", "transcript.agent", "reply.done"]
-    assert done["status"] == "failed"
-    assert sink.events[[e["type"] for e in sink.events].index("reply.error")]["retryable"] is True
+    types = [e["type"] for e in sink.events if e["type"] not in ("reply.audio", "transcript.agent.delta")]
+    assert types[-3:] == ["session.error", "transcript.agent", "reply.done"]
+    error = next(e for e in sink.events if e["type"] == "session.error")
+    assert error["code"] == "internal_error" and "the LLM went away" in error["message"]
+    assert done["status"] == "interrupted" and sink.close_code is None
+    agent = next(e for e in sink.events if e["type"] == "transcript.agent")
+    assert agent["interrupted"] is True
+    deltas = [e["delta"] for e in sink.events if e["type"] == "transcript.agent.delta"]
+    assert "".join(deltas) == agent["text"]
+    assert "reply.error" not in [e["type"] for e in sink.events]
     session.push(SessionUpdate(session={"system_prompt": "x"}))
     await sink.wait_for(lambda e: e["type"] == "session.updated")
     await close_session(session, task)

@@ -294,7 +294,7 @@ async def test_a_connection_beyond_max_sessions_gets_at_capacity_until_a_session
     assert await second.wait_closed() == 1008
 
     anonymous = await open_client(capacity_server, clients, headers={})
-    await anonymous.expect_error("UNAUTHORIZED")  # authentication comes first
+    await anonymous.expect_error("unauthorized")  # authentication comes first
     assert await anonymous.wait_closed() == 1008
 
     assert await at_capacity_count(capacity_server) == rejected_before + 1

@@ -63,7 +63,8 @@ def _silence(ms: int) -> list[FloatAudio]:
 
 
 def _types(events: list[dict]) -> list[str]:
-    return [e["type"] for e in events if e["type"] not in ("reply.audio", "transcript.user.delta")]
+    skipped = ("reply.audio", "transcript.agent.delta", "transcript.user.delta")
+    return [e["type"] for e in events if e["type"] not in skipped]
 
 
 async def _start(tmp_path: Path) -> tuple[Session, MemorySink, _GatedLLM, asyncio.Task[None]]:

@@ -55,7 +55,7 @@ async def test_sigterm_lets_the_reply_finish_then_hands_the_session_over(
     async with httpx.AsyncClient(base_url=leaving.base_url) as http:
         assert (await http.get("/healthz")).status_code == 503
     newcomer = await open_client(leaving, clients)
-    await newcomer.expect_error("server_error")
+    await newcomer.expect_error("at_capacity")
     # The story in flight is told to the end, then the connection closes with 1012 (resume elsewhere).
     done = await client.wait_for("reply.done", within=15)
     assert done["status"] == "completed"

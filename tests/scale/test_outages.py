@@ -32,7 +32,7 @@ def postgres_proxy(postgres_url: str) -> Iterator[TcpProxy]:
     proxy.close()
 
 
-async def test_redis_outage_reports_server_error_keeps_talking_and_recovers(
+async def test_redis_outage_reports_internal_error_keeps_talking_and_recovers(
     tmp_path: Path,
     postgres_url: str,
     redis_prefix: str,
@@ -51,16 +51,16 @@ async def test_redis_outage_reports_server_error_keeps_talking_and_recovers(
         # The live conversation goes on; the lost checkpoint is reported once per turn boundary.
         await talking.send_audio(utterance("hello there"))
         error = await talking.wait_for("session.error")
-        assert error["code"] == "server_error" and "storage" in error["message"]
+        assert error["code"] == "internal_error" and "storage" in error["message"]
         assert (await talking.wait_for("transcript.agent"))["text"] == "You said hello there."
         # A new session still starts (with the same warning), a resume waits on an open connection.
         fresh = await open_client(y, clients)
         await fresh.update()
-        assert (await fresh.next_event())["code"] == "server_error"
+        assert (await fresh.next_event())["code"] == "internal_error"
         assert (await fresh.next_event())["type"] == "session.ready"
         waiting = await open_client(y, clients)
         await waiting.send({"type": "session.resume", "session_id": session_id})
-        refused = await waiting.expect_error("server_error")
+        refused = await waiting.expect_error("internal_error")
         assert "session.resume again" in refused["message"]
         # REST does not need Redis.
         async with x.async_client() as rest:
@@ -86,7 +86,7 @@ async def test_redis_outage_reports_server_error_keeps_talking_and_recovers(
         group.stop_all()
 
 
-async def test_postgres_outage_gives_503_and_server_error_then_recovers(
+async def test_postgres_outage_gives_503_and_internal_error_then_recovers(
     tmp_path: Path,
     postgres_url: str,
     redis_prefix: str,
@@ -112,9 +112,9 @@ async def test_postgres_outage_gives_503_and_server_error_then_recovers(
                 assert response.json()["code"] == "UNAVAILABLE" and response.json()["detail"]
             assert (await rest.get("/healthz")).status_code == 503
         refused = await open_client(server, clients)
-        error = await refused.expect_error("server_error")
+        error = await refused.expect_error("internal_error")
         assert "database" in error["message"]
-        assert await refused.wait_closed() == 1008
+        assert await refused.wait_closed() == 1011
         # A session that is already running does not need the database.
         await talking.send_audio(utterance("hello there"))
         assert (await talking.wait_for("transcript.agent"))["text"] == "You said hello there."

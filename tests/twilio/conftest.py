@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 from tests.doubles import DOUBLES_ENV, PHRASE_TONES, tone
-from tests.live_server import LiveServer
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
 from tests.twilio.twilio_peer import SAMPLE_RATE, SimulatedTwilio
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PCMU = {"format": {"encoding": "audio/pcmu"}}
 
 
@@ -28,7 +27,7 @@ def phone_env(record: Path, **extra: str) -> dict[str, str]:
         **DOUBLES_ENV,
         "VOXGATE_LLM": "tests.twilio.recording_llm:recording_llm",
         "VOXGATE_TEST_LLM_RECORD": str(record),
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": SERVER_PYTHONPATH,
         **extra,
     }
 

@@ -188,7 +188,7 @@ async def test_ending_a_call_before_session_ready_sends_session_end_once_it_is_r
     await bridge.receive(json.dumps(peer.media_message(b"\xff" * 160)))
     bridge.end_call()
     assert [type(item) for item in session.inputs] == [SessionUpdate]  # not allowed before ready
-    await bridge.send(SessionReady(session_id="sess_x"))
+    await bridge.send(SessionReady(session_id="sess_x", resume_token="vgr_x", expires_at=0, config={}))
     assert [type(item) for item in session.inputs] == [SessionUpdate, SessionEnd]  # early audio dropped
     async with asyncio.timeout(5):
         await bridge.ended.wait()

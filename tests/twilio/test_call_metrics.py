@@ -22,7 +22,7 @@ def _sessions(scraped: Scrape) -> dict[str, float]:
         "started": scraped.total("voxgate_sessions_started_total"),
         "ended": scraped.value("voxgate_sessions_ended_total", how="ended") or 0.0,
         "disconnected": scraped.value("voxgate_sessions_ended_total", how="disconnected") or 0.0,
-        "unauthorized": scraped.value("voxgate_session_errors_total", code="UNAUTHORIZED") or 0.0,
+        "unauthorized": scraped.value("voxgate_session_errors_total", code="unauthorized") or 0.0,
     }
 
 

@@ -28,10 +28,10 @@ import pytest
 import soxr
 from numpy.typing import NDArray
 
-from tests.live_server import LiveServer
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
 from tests.speech.fixtures import SAMPLE_RATE as FIXTURE_RATE
 from tests.speech.fixtures import independent_transcript, piper_speech
-from tests.twilio.conftest import PCMU, REPO_ROOT, call_form, parse_stream_twiml
+from tests.twilio.conftest import PCMU, call_form, parse_stream_twiml
 from tests.twilio.twilio_peer import SAMPLE_RATE, SimulatedTwilio, float_from_mulaw
 from voxgate.config import Settings
 
@@ -57,7 +57,7 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
     """A voxgate process with the default (embedded) speech stack, loaded before it answers /healthz; it
     logs at debug level, where the phone bridge writes what the caller and the agent said."""
     env = {
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": SERVER_PYTHONPATH,
         "VOXGATE_MODEL_CACHE_DIR": str(Settings().effective_model_cache_dir),
         "VOXGATE_PRELOAD_MODELS": "true",
         "VOXGATE_LOG_LEVEL": "debug",

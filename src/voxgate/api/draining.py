@@ -3,7 +3,7 @@
 ``SessionDrain`` tracks every open ``/v1/ws`` connection through the event sink it wraps, and every phone
 call's media stream (``/twilio/media``). ``drain()``:
 
-1. stops admitting sessions (``admitting`` is false: new connections get ``server_error``, the Twilio
+1. stops admitting sessions (``admitting`` is false: new connections get ``at_capacity``, the Twilio
    voice webhook answers 503 so that no new call is answered here, and ``/healthz`` answers 503, so a
    load balancer stops sending traffic here);
 2. lets every reply in flight finish: a connection is closed as soon as it is between replies (it

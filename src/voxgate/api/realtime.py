@@ -1,7 +1,7 @@
 """The realtime WebSocket: ``/v1/ws`` and the legacy aliases ``/v1/voice`` and ``/v1/realtime``.
 
-This module only adapts the wire to the conversation engine: it authenticates the upgrade (API key in
-``Authorization``, raw or ``Bearer``; or a one-time ``?token=``), turns text frames into typed client
+This module only adapts the wire to the conversation engine: it authenticates the upgrade (an API key, a
+one-time token or a resume token, see :mod:`voxgate.api.realtime_auth`), turns text frames into typed client
 events (or protocol errors) for the :class:`~voxgate.conversation.session.Session`, and writes the
 session's output events back as JSON text frames. No conversation logic lives here.
 """
@@ -18,8 +18,8 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
 from voxgate import observability
-from voxgate.api.auth import authenticate_connection
 from voxgate.api.draining import session_drain
+from voxgate.api.realtime_auth import RealtimeGrant, authenticate_realtime, resume_token_signer
 from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
@@ -47,7 +47,7 @@ router = APIRouter()
 
 REALTIME_PATHS = ("/v1/ws", "/v1/voice", "/v1/realtime")
 CLOSE_AT_CONNECT = CloseCode.POLICY_VIOLATION
-"""Close code after a connect-phase ``server_error`` (PROTOCOL.md §11)."""
+"""Close code of a refusal at connect that the client may retry (``at_capacity``, PROTOCOL.md §11)."""
 
 
 class WebSocketSink:
@@ -113,47 +113,16 @@ def _build_byo_llm(endpoint: LLMEndpoint) -> LanguageModel:
 
 
 async def _reject(websocket: WebSocket, code: ErrorCode, message: str, close: CloseCode) -> None:
+    """``session.error`` then the close, whose reason is the error's code (HOSTED.md §4)."""
     observability.count_session_error(code)
     with contextlib.suppress(Exception):
         await websocket.send_text(session_error(code, message).to_json())
-        await websocket.close(code=close)
+        await websocket.close(code=close, reason=code.value)
 
 
-async def _authenticate(websocket: WebSocket, settings: Settings) -> tuple[str, float] | None:
-    """(project_id, max session seconds), or None after rejecting the connection."""
-    store = websocket.app.state.store
-    if store is None:
-        await _reject(websocket, ErrorCode.INTERNAL_ERROR, "the server is starting", CloseCode.INTERNAL_ERROR)
-        return None
-    token = websocket.query_params.get("token")
-    if token:
-        grant = await store.tokens.redeem(token)
-        if grant is None:
-            await _reject(
-                websocket,
-                ErrorCode.UNAUTHORIZED,
-                "invalid, expired or used token",
-                CloseCode.POLICY_VIOLATION,
-            )
-            return None
-        limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
-        return grant.project_id, float(limit)
-    if websocket.headers.get("authorization") is None:
-        await _reject(
-            websocket,
-            ErrorCode.UNAUTHORIZED,
-            "missing Authorization header or token",
-            CloseCode.POLICY_VIOLATION,
-        )
-        return None
-    principal = await authenticate_connection(websocket)
-    if principal is None:
-        await _reject(websocket, ErrorCode.UNAUTHORIZED, "invalid API key", CloseCode.POLICY_VIOLATION)
-        return None
-    return principal.project_id, float(settings.max_session_duration_seconds)
-
-
-def session_dependencies(websocket: WebSocket, project_id: str, max_seconds: float) -> SessionDependencies:
+def session_dependencies(
+    websocket: WebSocket, project_id: str, max_seconds: float, *, resume_only: str | None = None
+) -> SessionDependencies:
     """What a Session needs on this server, for one connection of ``project_id`` (also the Twilio bridge)."""
     state = websocket.app.state
     settings: Settings = state.settings
@@ -176,6 +145,8 @@ def session_dependencies(websocket: WebSocket, project_id: str, max_seconds: flo
         max_duration_seconds=max_seconds,
         http_tools=http_tool_runner(state, settings),
         build_llm=_build_byo_llm,
+        resume_tokens=resume_token_signer(state, settings),
+        resume_only=resume_only,
     )
 
 
@@ -185,21 +156,22 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     drain = session_drain(websocket.app.state)
     if not drain.admitting:
         await _reject(
-            websocket, ErrorCode.SERVER_ERROR, "this instance is shutting down; reconnect", CLOSE_AT_CONNECT
+            websocket, ErrorCode.AT_CAPACITY, "this instance is shutting down; reconnect", CLOSE_AT_CONNECT
         )
         return
     try:
-        identity = await _authenticate(websocket, settings)
+        identity = await authenticate_realtime(websocket, settings)
     except Exception:
         logger.exception("could not authenticate a realtime connection")
         await _reject(
             websocket,
-            ErrorCode.SERVER_ERROR,
+            ErrorCode.INTERNAL_ERROR,
             "the server's database is unavailable; retry shortly",
-            CLOSE_AT_CONNECT,
+            CloseCode.INTERNAL_ERROR,
         )
         return
-    if identity is None:
+    if isinstance(identity, ProtocolError):
+        await _reject(websocket, identity.code, identity.message, identity.close or CLOSE_AT_CONNECT)
         return
     slot = session_slots(websocket.app.state).acquire()
     if slot is None:
@@ -216,14 +188,17 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         slot.release()
 
 
-async def _run_session(websocket: WebSocket, identity: tuple[str, float], slot: SessionSlot) -> None:
+async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: SessionSlot) -> None:
     """One admitted connection: its session runs until either side ends it. The slot is given back as
     soon as the session closes the socket (so a client that saw the close can connect again at once)."""
     state = websocket.app.state
     drain = session_drain(state)
-    meter = observability.SessionMeter(identity[0])
+    meter = observability.SessionMeter(identity.project_id)
     sink = WebSocketSink(websocket, on_event=meter.on_event, on_close=slot.release)
-    session = Session(session_dependencies(websocket, *identity), drain.track(sink))
+    deps = session_dependencies(
+        websocket, identity.project_id, identity.max_session_seconds, resume_only=identity.resume_only
+    )
+    session = Session(deps, drain.track(sink))
     session_task = asyncio.create_task(session.run(), name="session")
     try:
         await _pump(websocket, session, session_task, state.settings.max_ws_message_bytes)

@@ -17,7 +17,7 @@
     :class:`~voxgate.telephony.bridge.MediaStreamBridge`. A call is metered like a ``/v1/ws`` connection
     (:class:`~voxgate.observability.SessionMeter` of the credential's project: active, started and ended
     sessions, error codes, its turns in ``/metrics/turns``); a refused credential counts as
-    ``UNAUTHORIZED`` and a full server as ``at_capacity``, as on ``/v1/ws``.
+    ``unauthorized`` and a full server as ``at_capacity``, as on ``/v1/ws``.
 
 Draining (SIGTERM, :mod:`voxgate.api.draining`): the webhook refuses new calls with 503 (Twilio then
 requests the number's fallback URL, or plays its application-error message), the way ``/v1/ws`` refuses
@@ -230,7 +230,7 @@ async def media_stream(websocket: WebSocket) -> None:
     await websocket.accept()
     drain = session_drain(websocket.app.state)
     if drain.track_call(websocket) is None:
-        observability.count_session_error(ErrorCode.SERVER_ERROR)
+        observability.count_session_error(ErrorCode.AT_CAPACITY)
         logger.warning("refused a Twilio media stream: this instance is shutting down")
         with contextlib.suppress(Exception):
             await websocket.close(code=CloseCode.POLICY_VIOLATION)

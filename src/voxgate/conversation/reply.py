@@ -6,7 +6,8 @@ Three stages run concurrently so the first clause is spoken while the LLM is sti
 - *voice*: each chunk synthesised, resampled to the output rate and queued on the :class:`OutputPacer`,
   recording which text each stretch of audio carries (the alignment used to trim on barge-in);
 - *send*: the reply task itself takes paced ~50 ms chunks, applies the current volume, encodes them and
-  sends ``reply.audio``.
+  sends ``reply.audio``, each followed by a ``transcript.agent.delta`` of the words the listener has
+  heard since the last one (:class:`~voxgate.conversation.played_transcript.PlayedTranscript`).
 
 A reply to a user's turn is *tentative* (``ReplyContext.tentative``): it is produced but nothing of it goes
 out until its first audio chunk is ready to send (or it calls a tool, or it ends). It then asks to be heard
@@ -26,7 +27,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +39,7 @@ from voxgate.audio.pacing import OutputPacer, PlayoutClock
 from voxgate.audio.resample import StreamResampler
 from voxgate.conversation.http_tools import HttpToolRunner
 from voxgate.conversation.ledger import Ledger, ToolCallRecord, tool_error_text
+from voxgate.conversation.played_transcript import PlayedTranscript, all_words, heard_words
 from voxgate.conversation.timings import TurnTimings
 from voxgate.conversation.tools import ToolSet, http_headers
 from voxgate.protocol.events import ReplyAudio, ServerEvent
@@ -55,7 +56,6 @@ FIRST_PHRASE_WORDS = 3
 
 _Chunks = asyncio.Queue[tuple[str, bool] | None]
 """Text stage -> voice stage: (chunk, whether it ends what the LLM wrote for now)."""
-_WORDS = re.compile(r"\S+")
 
 
 @dataclass(slots=True)
@@ -63,32 +63,23 @@ class SpokenSegment:
     text: str
     start_ms: float
     end_ms: float
+    complete: bool = False
+    """All of the segment's audio was fed: ``end_ms`` no longer moves."""
 
 
 @dataclass(slots=True)
 class Alignment:
-    """Which text each stretch of the reply's audio carries (milliseconds on the pacer's timeline)."""
+    """Which text each stretch of the reply's audio carries (milliseconds on the pacer's timeline). Texts
+    are words separated by single spaces (see ``conversation.played_transcript``)."""
 
     segments: list[SpokenSegment] = field(default_factory=list)
 
     def full_text(self) -> str:
-        return " ".join(s.text for s in self.segments if s.text)
+        return " ".join(word.text for word in all_words(self.segments))
 
     def heard_text(self, heard_ms: float) -> str:
         """The text of the audio heard so far; within a segment, proportional by words."""
-        parts: list[str] = []
-        for segment in self.segments:
-            if heard_ms >= segment.end_ms:
-                parts.append(segment.text)
-                continue
-            if heard_ms > segment.start_ms and segment.end_ms > segment.start_ms:
-                words = _WORDS.findall(segment.text)
-                fraction = (heard_ms - segment.start_ms) / (segment.end_ms - segment.start_ms)
-                count = int(len(words) * fraction)
-                if count:
-                    parts.append(" ".join(words[:count]))
-            break
-        return " ".join(p for p in parts if p)
+        return " ".join(word.text for word in heard_words(self.segments, heard_ms, complete_only=False))
 
 
 @dataclass(slots=True)
@@ -139,6 +130,8 @@ class Reply:
         self._fixed_text = text
         self._messages = list(messages or [])
         self.alignment = Alignment()
+        self.transcript = PlayedTranscript(self.alignment.segments, context.reply_id, context.item_id)
+        """``transcript.agent.delta``s as the audio plays, and the final text (trimmed when cut)."""
         self.pacer = OutputPacer(
             sample_rate_for(context.output_encoding),
             chunk_ms=context.chunk_ms,
@@ -174,9 +167,10 @@ class Reply:
             raise asyncio.CancelledError
 
     def stop_audio(self) -> str:
-        """Silence the reply now; return the text of what the listener heard."""
+        """Silence the reply now; return the text of what the listener heard (its final transcript, which
+        the deltas sent so far and :meth:`PlayedTranscript.rest` add up to)."""
         heard_ms = self.pacer.stop()
-        return self.alignment.heard_text(heard_ms)
+        return self.transcript.settle_heard(heard_ms)
 
     def acknowledge_playout(self, played_ms: float) -> None:
         """The listener has heard the first ``played_ms`` ms of this reply's audio (acknowledged mode)."""
@@ -335,6 +329,7 @@ class Reply:
                 fed_samples += tail.size
                 pacer.feed(tail)
                 segment.end_ms = fed_samples * 1000 / pacer.sample_rate
+                segment.complete = True
         finally:
             if not pacer.stopped:
                 pacer.finish()
@@ -351,3 +346,6 @@ class Reply:
             await ctx.send(ReplyAudio(data=data, reply_id=ctx.reply_id))
             if ctx.timings.first_audio_sent is None:
                 ctx.timings.first_audio_sent = time.monotonic()
+            if (delta := self.transcript.advance(self.pacer.played_ms())) is not None:
+                # Shielded: a delta counts as sent once made, so it must go out even if the reply is cut now.
+                await asyncio.shield(ctx.send(delta))

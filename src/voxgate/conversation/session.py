@@ -80,7 +80,6 @@ from voxgate.protocol.events import (
     ReplyCancel,
     ReplyCreate,
     ReplyDone,
-    ReplyError,
     ReplyStarted,
     ServerEvent,
     SessionEnd,
@@ -97,6 +96,7 @@ from voxgate.protocol.events import (
     protocol_error_from_validation,
     session_error,
 )
+from voxgate.protocol.session_view import session_config_view
 from voxgate.speech.base import (
     INPUT_SAMPLE_RATE,
     ChatMessage,
@@ -111,6 +111,7 @@ from voxgate.store.checkpoints import (
     SessionCheckpoint,
     SessionOwnershipLost,
 )
+from voxgate.store.resume_tokens import ResumeTokens
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +230,10 @@ class SessionDependencies:
     input_rate_burst_seconds: float | None = None
     """How far ahead of real time input audio may run (see conversation.input_rate); None: the setting
     ``input_rate_burst_seconds``. A transport that replays audio it buffered itself may allow more."""
+    resume_tokens: ResumeTokens = field(default_factory=ResumeTokens.ephemeral)
+    """Signs the ``resume_token`` of ``session.ready`` (the server's key, so that any instance accepts it)."""
+    resume_only: str | None = None
+    """The connection's credential is a resume token of this session id: it may only resume that session."""
 
 
 def _new_id(prefix: str) -> str:
@@ -305,7 +310,7 @@ class Session:
                     logger.exception("session %s failed handling %s", self.session_id, type(item).__name__)
                     with contextlib.suppress(SinkClosed):
                         await self._error(
-                            ProtocolError(ErrorCode.SERVER_ERROR, "internal error handling the message")
+                            ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error handling the message")
                         )
                 if isinstance(item, InputAudio) and self._audio_arrivals:
                     record_frame_lag(time.monotonic() - self._audio_arrivals.popleft())
@@ -343,7 +348,15 @@ class Session:
         elif isinstance(item, _DurationExceeded):
             await self._terminate(ErrorCode.SESSION_EXPIRED, "the maximum session duration was reached")
         elif isinstance(item, SessionUpdate):
-            if self.phase is Phase.CONNECTED:
+            if self.phase is Phase.CONNECTED and self.deps.resume_only is not None:
+                await self._error(
+                    ProtocolError(
+                        ErrorCode.SESSION_FORBIDDEN,
+                        "a resume token only resumes its own session: send session.resume",
+                        "type",
+                    )
+                )
+            elif self.phase is Phase.CONNECTED:
                 await self._configure(item.session)
             else:
                 await self._update(item.session)
@@ -381,13 +394,12 @@ class Session:
             await self._end_normally()
 
     async def _send(self, event: ServerEvent) -> None:
-        await self.sink.send(event)
+        await self.sink.send(event.stamped(time.time() - self._started_at))
 
     async def _error(self, error: ProtocolError) -> None:
         await self._send(session_error(error.code, error.message, error.param))
-        close = CLOSING_CODES.get(error.code)
-        if close is not None:
-            await self._close(close, ended_event=self.phase is Phase.READY)
+        if error.close is not None:
+            await self._close(error.close, ended_event=self.phase is Phase.READY, reason=error.code)
 
     # --- configuration --------------------------------------------------------------------------------
     async def _configure(self, session: dict[str, Any]) -> None:
@@ -489,13 +501,21 @@ class Session:
                 stack = await self.deps.speech()
         except TimeoutError:
             await self._error(
-                ProtocolError(ErrorCode.AGENT_TIMEOUT, "the agent was not ready within the time limit")
+                ProtocolError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "the agent was not ready within the time limit",
+                    close=CloseCode.INTERNAL_ERROR,
+                )
             )
             return False
         except Exception as exc:
             logger.exception("speech stack failed to load")
             await self._error(
-                ProtocolError(ErrorCode.AGENT_INIT_FAILED, f"the agent failed to initialise: {exc}")
+                ProtocolError(
+                    ErrorCode.INTERNAL_ERROR,
+                    f"the agent failed to initialise: {exc}",
+                    close=CloseCode.INTERNAL_ERROR,
+                )
             )
             return False
         if not stack.tts.has_voice(config.output.voice):
@@ -511,14 +531,22 @@ class Session:
         if config.llm:
             if self.deps.build_llm is None:
                 await self._error(
-                    ProtocolError(ErrorCode.AGENT_INIT_FAILED, "bring-your-own LLM is not available")
+                    ProtocolError(
+                        ErrorCode.INTERNAL_ERROR,
+                        "bring-your-own LLM is not available",
+                        close=CloseCode.INTERNAL_ERROR,
+                    )
                 )
                 return False
             try:
                 llm = self.deps.build_llm(config.llm[0])
             except Exception as exc:
                 await self._error(
-                    ProtocolError(ErrorCode.AGENT_INIT_FAILED, f"the agent's LLM failed: {exc}")
+                    ProtocolError(
+                        ErrorCode.INTERNAL_ERROR,
+                        f"the agent's LLM failed: {exc}",
+                        close=CloseCode.INTERNAL_ERROR,
+                    )
                 )
                 return False
         self.stack = stack
@@ -545,7 +573,19 @@ class Session:
         self._spawn(self._watch_gaps(), "gap-watch")
         await self._checkpoint()
         expires_at = int(self._started_at + self.deps.max_duration_seconds)
-        await self._send(SessionReady(session_id=self.session_id, expires_at=expires_at))
+        resume_token = self.deps.resume_tokens.issue(
+            self.session_id,
+            self.deps.project_id,
+            expires_at + int(self.deps.settings.resume_grace_seconds),  # usable after the last drop too
+        )
+        await self._send(
+            SessionReady(
+                session_id=self.session_id,
+                resume_token=resume_token,
+                expires_at=expires_at,
+                config=session_config_view(self.config),
+            )
+        )
         self._spawn(self._warm_llm(), "llm-warm")
 
     async def _warm_llm(self, user_words: str | None = None, *, anticipate: bool = False) -> None:
@@ -588,13 +628,20 @@ class Session:
             await self._warm_llm(words, anticipate=anticipate)
 
     async def _resume(self, session_id: str) -> None:
+        if self.deps.resume_only not in (None, session_id):
+            await self._error(
+                ProtocolError(
+                    ErrorCode.SESSION_FORBIDDEN, "the resume token belongs to another session", "session_id"
+                )
+            )
+            return
         try:
             outcome, checkpoint = await self.deps.checkpoints.claim(session_id, self.deps.project_id)
         except CheckpointStoreUnavailable as exc:
             logger.warning("resume of %s failed: %s", session_id, exc)
             await self._error(
                 ProtocolError(
-                    ErrorCode.SERVER_ERROR,
+                    ErrorCode.INTERNAL_ERROR,
                     f"session storage is unavailable ({exc}); send session.resume again shortly",
                     "session_id",
                 )
@@ -691,7 +738,7 @@ class Session:
         if self.turns is not None:
             self.turns.configure(self.config.input.turn_detection, self.config.input.keyterms)
         await self._checkpoint()
-        await self._send(SessionUpdated())
+        await self._send(SessionUpdated(config=session_config_view(self.config)))
 
     # --- audio in -------------------------------------------------------------------------------------
     async def _on_audio(self, event: InputAudio) -> None:
@@ -895,17 +942,14 @@ class Session:
         else:
             outcome = task.result()
         if outcome is None:
-            text = item.reply.alignment.full_text()
+            # A failed reply ends interrupted at what was heard; the failure is a non-fatal session.error.
+            heard = item.reply.stop_audio()
             await self._send(
-                ReplyError(
-                    reply_id=item.reply.reply_id,
-                    code="server_error",
-                    message=error or "reply failed",
-                    retryable=True,
-                )
+                session_error(ErrorCode.INTERNAL_ERROR, f"the reply failed: {error or 'no answer'}")
             )
-            await self._finish_reply(item.reply, text, status="failed")
+            await self._finish_reply(item.reply, heard, status="interrupted")
         else:
+            item.reply.transcript.settle_all()
             await self._finish_reply(item.reply, outcome.text, status="completed", outcome=outcome)
 
     async def _finish_reply(
@@ -916,6 +960,8 @@ class Session:
         self._reply_task = None
         interrupted = status == "interrupted"
         self.ledger.add_agent(ctx.item_id, ctx.reply_id, text, interrupted=interrupted)
+        if (delta := reply.transcript.rest()) is not None:  # the deltas add up to the final text
+            await self._send(delta)
         await self._send(
             TranscriptAgent(text=text, reply_id=ctx.reply_id, item_id=ctx.item_id, interrupted=interrupted)
         )
@@ -1036,7 +1082,7 @@ class Session:
         )
 
     async def _save_checkpoint(self, checkpoint: SessionCheckpoint) -> None:
-        """A store outage is reported (``server_error``) and the conversation carries on, resumable again
+        """A store outage is reported (``internal_error``) and the conversation carries on, resumable again
         from the next successful save; a session resumed elsewhere meanwhile ends here (no fork)."""
         try:
             await self.deps.checkpoints.save(checkpoint)
@@ -1044,15 +1090,15 @@ class Session:
             logger.warning("session %s is owned by another connection; closing this one", self.session_id)
             with contextlib.suppress(SinkClosed):
                 await self._send(
-                    session_error(ErrorCode.SERVER_ERROR, "this session was resumed on another connection")
+                    session_error(ErrorCode.INTERNAL_ERROR, "this session was resumed on another connection")
                 )
-            await self._close(CloseCode.POLICY_VIOLATION, ended_event=False)
+            await self._close(CloseCode.POLICY_VIOLATION, ended_event=False, reason=ErrorCode.INTERNAL_ERROR)
         except CheckpointStoreUnavailable as exc:
             logger.warning("session %s: checkpoint not saved: %s", self.session_id, exc)
             with contextlib.suppress(SinkClosed):
                 await self._send(
                     session_error(
-                        ErrorCode.SERVER_ERROR,
+                        ErrorCode.INTERNAL_ERROR,
                         "session storage is unavailable: the conversation continues, but cannot be "
                         "resumed after a disconnect until storage recovers",
                     )
@@ -1061,7 +1107,7 @@ class Session:
     def _ended_event(self) -> SessionEnded:
         return SessionEnded(
             session_duration_seconds=round(time.time() - self._started_at, 3),
-            audio_duration_seconds=round(self._audio_seconds, 3) if self._audio_seconds else None,
+            audio_duration_seconds=round(self._audio_seconds, 3),
         )
 
     async def _stop_activity(self) -> None:
@@ -1076,6 +1122,8 @@ class Session:
             if heard is not None:
                 self.ledger.add_agent(reply.context.item_id, reply.reply_id, heard, interrupted=True)
                 self.floor.reply_ended(reply.reply_id)
+                self.turn_history.append(reply.context.timings)  # the turn happened, cut by the end
+                record_turn(reply.context.timings)
             self._apply_tool_step(self.tool_calls.discard_reply(reply.reply_id))
 
     async def _end_normally(self) -> None:
@@ -1090,9 +1138,10 @@ class Session:
         if self.session_id is not None:
             await self.deps.checkpoints.end(self.session_id)
         await self._send(session_error(code, message))
-        await self._close(CLOSING_CODES.get(code, CloseCode.POLICY_VIOLATION), ended_event=True)
+        await self._close(CLOSING_CODES.get(code, CloseCode.POLICY_VIOLATION), ended_event=True, reason=code)
 
-    async def _close(self, code: int, *, ended_event: bool) -> None:
+    async def _close(self, code: int, *, ended_event: bool, reason: str = "") -> None:
+        """``reason``: the code of the error that ends the session (HOSTED.md §4), empty otherwise."""
         if ended_event and self.phase is Phase.READY:
             if self.session_id is not None:
                 await self.deps.checkpoints.end(self.session_id)
@@ -1100,7 +1149,7 @@ class Session:
                 await self._send(self._ended_event())
         self.phase = Phase.ENDED
         with contextlib.suppress(SinkClosed):
-            await self.sink.close(code)
+            await self.sink.close(code, str(reason))
 
     async def _on_transport_closed(self) -> None:
         if self.phase is Phase.READY:

@@ -9,22 +9,26 @@ shape with :meth:`ServerEvent.to_json`.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from voxgate.protocol.errors import ErrorCode
+from voxgate.protocol.errors import CLOSING_CODES, CloseCode, ErrorCode
 
 
 class ProtocolError(Exception):
-    """A client message (or part of one) violates the protocol; becomes one ``session.error``."""
+    """A client message (or part of one) violates the protocol, or the server failed at it; becomes one
+    ``session.error``. ``close``: the close code that follows the error (default: the code's own, see
+    :data:`~voxgate.protocol.errors.CLOSING_CODES`; None keeps the session open)."""
 
-    def __init__(self, code: ErrorCode, message: str, param: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, param: str | None = None, *, close: CloseCode | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.param = param
+        self.close = close if close is not None else CLOSING_CODES.get(code)
 
 
 # --- client -> server ---------------------------------------------------------------------------
@@ -154,12 +158,23 @@ def parse_client_event(raw: str | bytes) -> AnyClientEvent:
 
 # --- server -> client ---------------------------------------------------------------------------
 class ServerEvent(BaseModel):
+    """Every server event may carry ``timestamp``: seconds since the session started (HOSTED.md §4). The
+    session stamps each event as it sends it (:meth:`stamped`); an event sent outside a session (a
+    rejected connection) goes without."""
+
     model_config = ConfigDict(frozen=True)
     omit_when_none: ClassVar[frozenset[str]] = frozenset()
+    timestamp: float | None = None
+
+    def stamped(self, seconds_since_start: float) -> ServerEvent:
+        """This event with ``timestamp`` (rounded to the millisecond), unless it has one already."""
+        if self.timestamp is not None:
+            return self
+        return self.model_copy(update={"timestamp": round(seconds_since_start, 3)})
 
     def to_wire(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
-        for key in self.omit_when_none:
+        for key in (*self.omit_when_none, "timestamp"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data
@@ -168,22 +183,21 @@ class ServerEvent(BaseModel):
         return json.dumps(self.to_wire(), separators=(",", ":"), ensure_ascii=False)
 
 
-def _now() -> float:
-    return time.time()
-
-
 class SessionReady(ServerEvent):
+    """``config`` is the effective configuration without secrets (``protocol.session_view``);
+    ``expires_at`` the session's hard end (epoch seconds); ``resume_token`` the credential that resumes
+    this session and no other (``store.resume_tokens``)."""
+
     type: Literal["session.ready"] = "session.ready"
     session_id: str
-    config: dict[str, Any] | None = None
-    expires_at: int | None = None
-    omit_when_none: ClassVar[frozenset[str]] = frozenset({"config", "expires_at"})
+    resume_token: str
+    expires_at: int
+    config: dict[str, Any]
 
 
 class SessionUpdated(ServerEvent):
     type: Literal["session.updated"] = "session.updated"
-    config: dict[str, Any] | None = None
-    omit_when_none: ClassVar[frozenset[str]] = frozenset({"config"})
+    config: dict[str, Any]
 
 
 class SessionErrorEvent(ServerEvent):
@@ -192,25 +206,22 @@ class SessionErrorEvent(ServerEvent):
     message: str
     param: str | None = None
     session_id: str | None = None
-    timestamp: float = Field(default_factory=_now)
     omit_when_none: ClassVar[frozenset[str]] = frozenset({"param", "session_id"})
 
 
 class SessionEnded(ServerEvent):
     type: Literal["session.ended"] = "session.ended"
     session_duration_seconds: float
-    audio_duration_seconds: float | None
-    timestamp: float = Field(default_factory=_now)
+    audio_duration_seconds: float
+    """Seconds of input audio admitted; 0.0 when none (a number always: HOSTED.md's shape)."""
 
 
 class InputSpeechStarted(ServerEvent):
     type: Literal["input.speech.started"] = "input.speech.started"
-    timestamp: float = Field(default_factory=_now)
 
 
 class InputSpeechStopped(ServerEvent):
     type: Literal["input.speech.stopped"] = "input.speech.stopped"
-    timestamp: float = Field(default_factory=_now)
 
 
 class TranscriptUserDelta(ServerEvent):
@@ -238,7 +249,21 @@ class ReplyAudio(ServerEvent):
     reply_id: str
 
     def to_json(self) -> str:  # hot path: one per ~50 ms of agent speech
-        return f'{{"type":"reply.audio","data":"{self.data}","reply_id":{json.dumps(self.reply_id)}}}'
+        stamp = "" if self.timestamp is None else f',"timestamp":{self.timestamp!r}'
+        return f'{{"type":"reply.audio","data":"{self.data}","reply_id":{json.dumps(self.reply_id)}{stamp}}}'
+
+
+class TranscriptAgentDelta(ServerEvent):
+    """The agent's words as they are played: ``delta`` appends to the previous ones (with its leading
+    space); ``start_ms``/``end_ms`` place it in the reply's audio. The deltas of a reply concatenate to
+    its ``transcript.agent`` text."""
+
+    type: Literal["transcript.agent.delta"] = "transcript.agent.delta"
+    item_id: str
+    reply_id: str
+    delta: str
+    start_ms: int
+    end_ms: int
 
 
 class TranscriptAgent(ServerEvent):
@@ -249,7 +274,8 @@ class TranscriptAgent(ServerEvent):
     interrupted: bool = False
 
 
-ReplyStatus = Literal["completed", "interrupted", "cancelled", "failed"]
+ReplyStatus = Literal["completed", "interrupted"]
+"""A failed or cancelled reply ends ``interrupted`` (HOSTED.md §4); a failure is a ``session.error``."""
 
 
 class ReplyDone(ServerEvent):
@@ -267,14 +293,6 @@ class ToolCall(ServerEvent):
     """The early docs' name for ``arguments``; sent too for old clients (PROTOCOL.md §6.12)."""
 
 
-class ReplyError(ServerEvent):
-    type: Literal["reply.error"] = "reply.error"
-    reply_id: str
-    code: str
-    message: str
-    retryable: bool = False
-
-
 AnyServerEvent = (
     SessionReady
     | SessionUpdated
@@ -287,11 +305,12 @@ AnyServerEvent = (
     | ReplyStarted
     | ReplyAudio
     | TranscriptAgent
+    | TranscriptAgentDelta
     | ReplyDone
     | ToolCall
-    | ReplyError
 )
 
 
 def session_error(code: ErrorCode, message: str, param: str | None = None) -> SessionErrorEvent:
+    """The ``session.error`` event of ``code`` (lower case on the wire, as every code)."""
     return SessionErrorEvent(code=code.value, message=message, param=param)

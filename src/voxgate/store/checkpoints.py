@@ -36,7 +36,7 @@ class SessionCheckpoint:
 
 class CheckpointStoreUnavailable(RuntimeError):
     """The shared checkpoint store (Redis) cannot be reached or answered wrongly. ``save`` and ``claim``
-    raise it; the session reports ``server_error`` and carries on. ``detach`` and ``end`` never raise."""
+    raise it; the session reports ``internal_error`` and carries on. ``detach`` and ``end`` never raise."""
 
 
 class SessionOwnershipLost(CheckpointStoreUnavailable):

@@ -21,7 +21,7 @@ header values and a bring-your-own LLM ``api_key``. The whole payload is encrypt
 replicas) never sees them in clear. Every instance must therefore share ``VOXGATE_SECRET_KEY``.
 
 Failures: a Redis that cannot be reached makes ``save``/``claim`` raise
-:class:`CheckpointStoreUnavailable` (the session reports ``server_error`` and carries on); ``detach``
+:class:`CheckpointStoreUnavailable` (the session reports ``internal_error`` and carries on); ``detach``
 and ``end`` log and return (the lease then lapses on its own); heartbeats keep retrying, and leases
 and checkpoints are re-established as soon as Redis answers again.
 """

@@ -43,6 +43,7 @@ export class VoiceCall {
     this.playback = null;
     this.latency = new TurnLatency();
     this.sessionId = null;
+    this.resumeToken = null; // from session.ready: the credential that resumes this session
     this.ready = false;
     this.ended = false; // session.ended received
     this.fatal = null; // message of a session.error that closes the call
@@ -152,8 +153,9 @@ export class VoiceCall {
     this.#finish(`The server closed the connection before the session was ready${code}. Press Talk to start a new call.`);
   }
 
-  // A connection dropped without session.ended: resume the same session on a new connection with a
-  // fresh token (PROTOCOL.md §10), retrying while the server is unreachable, for RESUME_WINDOW_MS.
+  // A connection dropped without session.ended: resume the same session on a new connection with the
+  // session's resume token from session.ready (HOSTED.md §4; a fresh one-time token if the server sent
+  // none), retrying while the server is unreachable, for RESUME_WINDOW_MS.
   async #resume(code) {
     this.ready = false;
     this.ws = null;
@@ -162,11 +164,13 @@ export class VoiceCall {
     this.listener.notice(`The connection dropped${code}. Resuming the session…`);
     const deadline = performance.now() + RESUME_WINDOW_MS;
     while (this.state === "connecting" && performance.now() < deadline) {
-      let token = null;
-      try {
-        ({ token } = await this.api.mintToken({ expiresInSeconds: TOKEN_WINDOW_SECONDS }));
-      } catch {
-        // the server is not back yet
+      let token = this.resumeToken;
+      if (token === null) {
+        try {
+          ({ token } = await this.api.mintToken({ expiresInSeconds: TOKEN_WINDOW_SECONDS }));
+        } catch {
+          // the server is not back yet
+        }
       }
       if (this.state !== "connecting") return;
       if (token !== null) {
@@ -208,6 +212,7 @@ export class VoiceCall {
       case "session.ready":
         this.ready = true;
         this.sessionId = event.session_id;
+        this.resumeToken = typeof event.resume_token === "string" ? event.resume_token : null;
         if (this.onResumed) {
           this.onResumed();
           this.onResumed = null;
@@ -261,9 +266,6 @@ export class VoiceCall {
         break;
       case "tool.call":
         this.#onToolCall(event);
-        break;
-      case "reply.error":
-        this.listener.notice(`The reply failed: ${event.message || event.code}`);
         break;
       default:
         break; // unknown events are ignored (PROTOCOL.md §4.3)
@@ -398,20 +400,20 @@ export class VoiceCall {
   }
 }
 
+// Codes that end the call once it is live (internal_error does not: a failed reply or a storage outage
+// is reported and the call goes on; a fatal one is followed by the close).
 const FATAL_CODES = new Set([
-  "unauthorized", "forbidden", "internal_error", "server_error", "session_not_found", "session_forbidden",
-  "session_expired", "agent_init_failed", "agent_timeout", "agent_not_found", "at_capacity", "concurrency_exceeded",
+  "unauthorized", "session_not_found", "session_forbidden", "session_expired", "agent_not_found",
+  "at_capacity", "concurrency_exceeded",
 ]);
 
 // Answers to session.resume that mean the session is gone for good (anything else is retried).
-const RESUME_REFUSED_CODES = new Set(["session_not_found", "session_forbidden", "forbidden", "unauthorized"]);
+const RESUME_REFUSED_CODES = new Set(["session_not_found", "session_forbidden", "unauthorized"]);
 
 export function describeSessionError(code, message) {
   switch (code.toLowerCase()) {
     case "unauthorized":
       return "The server rejected the session token: it expired or was already used. Press Talk to try again with a fresh token.";
-    case "forbidden":
-      return "This API key is not allowed to open voice sessions.";
     case "session_not_found":
       return "The call could not be resumed: the server no longer has this session. Press Talk to start a new call.";
     case "session_forbidden":
@@ -420,10 +422,6 @@ export function describeSessionError(code, message) {
       return "The agent was not found: it may have been deleted. Pick another agent and press Talk again.";
     case "session_expired":
       return "The call reached its maximum duration and was ended by the server.";
-    case "agent_timeout":
-    case "agent_init_failed":
-      return `The agent could not start${message ? `: ${message}` : ""}. Press Talk to try again.`;
-    case "server_error":
     case "internal_error":
     case "at_capacity":
     case "concurrency_exceeded":
