@@ -8,8 +8,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from tests.store.conftest import Backend
-from voxgate.protocol.config import AgentCreate, AgentUpdate
+from voxgate.protocol.agents import AgentCreate, AgentUpdate
 from voxgate.store import AgentDocumentError, Store
+from voxgate.store.paging import PageRequest
 from voxgate.store.secret_box import SecretBox, SecretDecryptionError
 from voxgate.store.tables import AgentRow
 
@@ -46,13 +47,13 @@ async def _project(store: Store, name: str = "p1") -> str:
     return await store.keys.ensure_project(name)
 
 
-async def test_create_returns_masked_record_and_stores_secrets_encrypted(store: Store) -> None:
+async def test_create_returns_a_record_without_secrets_and_stores_them_encrypted(store: Store) -> None:
     project = await _project(store)
     record = await store.agents.create(project, _create())
     assert record["id"].startswith("agent_") and len(record["id"]) == len("agent_") + 32
     assert record["created_at"] == record["updated_at"] and record["created_at"].endswith("Z")
     headers = record["tools"][0]["http"]["headers"]
-    assert [h["value"] for h in headers] == ["***", "***"]
+    assert [set(h) for h in headers] == [{"name", "last_set_at"}] * 2  # never a value, not even "***"
     assert all(h["last_set_at"] for h in headers)
     assert "http" not in record["tools"][1]
     assert record["llm"] == [{"base_url": "https://llm.example.com/v1", "model": "m1"}]
@@ -91,9 +92,9 @@ async def test_list_is_newest_first_and_scoped_to_the_project(store: Store) -> N
     first = await store.agents.create(mine, _create(name="first"))
     second = await store.agents.create(mine, _create(name="second"))
     await store.agents.create(theirs, _create(name="other"))
-    listed = await store.agents.list(mine)
-    assert [item["id"] for item in listed] == [second["id"], first["id"]]
-    assert set(listed[0]) == {"id", "name", "created_at", "updated_at"}
+    listed = await store.agents.list(mine, PageRequest())
+    assert [item["id"] for item in listed.rows] == [second["id"], first["id"]]
+    assert listed.rows[0] == second and listed.next_cursor == "" and not listed.has_more
 
 
 async def test_other_projects_cannot_see_change_or_delete(store: Store) -> None:
@@ -184,7 +185,7 @@ async def test_create_without_a_header_value_is_refused(store: Store) -> None:
     with pytest.raises(AgentDocumentError) as caught:
         await store.agents.create(project, _create(tools=duplicate))
     assert caught.value.loc == ("tools", 0, "http", "headers", 1, "name")
-    assert await store.agents.list(project) == []
+    assert (await store.agents.list(project, PageRequest())).rows == []
 
 
 async def test_llm_rules(store: Store) -> None:
