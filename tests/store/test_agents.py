@@ -239,3 +239,28 @@ async def test_a_different_secret_key_cannot_decrypt(store: Store, backend: Back
             await other.agents.load_for_session(project, record["id"])
     finally:
         await other.close()
+
+
+async def test_a_session_gets_the_hosted_fields_but_no_unknown_ones(store: Store) -> None:
+    project = await _project(store)
+    tools = [
+        {"name": "book", "response_instructions": {"success": "Confirm it."}, "priority": "high",
+         "dtmf_collected_arguments": [{"parameter_name": "pin", "prompt": "PIN", "min_digits": 4,
+                                       "max_digits": 4, "sensitive": True}]},
+    ]  # fmt: skip
+    pre_connect = [{"http": {"url": "https://crm.example.com/x", "headers": [{"name": "A", "value": "crm"}]},
+                    "returns": [{"name": "who", "path": "$.name"}], "timeout_ms": 500,
+                    "extra": 1}]  # fmt: skip
+    record = await store.agents.create(
+        project, _create(tools=tools, pre_connect_requests=pre_connect, input={"language_codes": ["en"]})
+    )
+    assert record["tools"][0]["priority"] == "high" and record["pre_connect_requests"][0]["extra"] == 1
+    config = await store.agents.load_for_session(project, record["id"])
+    assert config is not None
+    tool = config.tools[0]
+    assert tool.id == record["tools"][0]["id"] and tool.response_instructions is not None
+    assert tool.response_instructions.success == "Confirm it." and tool.dtmf_collected_arguments[0].sensitive
+    request = config.pre_connect_requests[0]
+    assert request.timeout_ms == 500 and request.http.headers[0].value == "crm"
+    for model in (tool, request, config.input):
+        assert not model.model_extra  # unknown fields stay with the stored agent
