@@ -104,7 +104,10 @@ def main() -> None:
                         "PUT /v1/agents/{id}",
                         timed(n, lambda i: client.put(f"/v1/agents/{ids[i]}", json={"name": f"n{i}"}), 200),
                     ),
-                    (f"GET /v1/agents ({n} agents)", timed(n, lambda _: client.get("/v1/agents"), 200)),
+                    (
+                        f"GET /v1/agents (first page of 50, {n} agents)",
+                        timed(n, lambda _: client.get("/v1/agents"), 200),
+                    ),
                     ("GET /v1/token", timed(n, lambda _: client.get("/v1/token"), 200)),
                     (
                         "DELETE /v1/agents/{id}",

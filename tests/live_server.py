@@ -111,6 +111,10 @@ class LiveServer:
             }
         )
         env.update(self.env)
+        inherited = os.environ.get("PYTHONPATH")
+        if inherited and "PYTHONPATH" in self.env:
+            # Keep the caller's path (e.g. a worktree's src/ ahead of an editable install of another).
+            env["PYTHONPATH"] = os.pathsep.join([self.env["PYTHONPATH"], inherited])
         return env
 
     def start(self) -> LiveServer:

@@ -48,7 +48,9 @@ def test_server_on_postgres_migrates_serves_and_keeps_agents(
     assert not (server.data_dir / "voxgate.db").exists()
     with server.client() as client:
         record = client.post("/v1/agents", json=agent_body()).json()
-        assert record["tools"][0]["http"]["headers"][0]["value"] == "***"
+        assert set(record["tools"][0]["http"]["headers"][0]) == {"name", "last_set_at"}
+        first_page = client.get("/v1/agents", params={"limit": 1}).json()
+        assert [a["id"] for a in first_page["agents"]] == [record["id"]] and not first_page["has_more"]
         assert client.get("/v1/token").status_code == 200
         assert client.post("/v1/agents", json={"name": "x\u0000"}).status_code == 422
     server.restart()

@@ -23,7 +23,7 @@ def test_agents_survive_a_restart_on_the_same_database(live_server_factory: Serv
     server.restart()
     with server.client() as client:
         assert client.get(f"/v1/agents/{record['id']}").json() == record
-        assert [item["id"] for item in client.get("/v1/agents").json()] == [record["id"]]
+        assert [item["id"] for item in client.get("/v1/agents").json()["agents"]] == [record["id"]]
     key_file = server.data_dir / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 

@@ -74,7 +74,7 @@ def test_out_of_range_parameters_are_422(client: httpx.Client, params: dict[str,
     response = client.get("/v1/token", params=params)
     assert response.status_code == 422
     body = response.json()
-    assert body["code"] == "VALIDATION_ERROR" and body["param"] == param
+    assert body["code"] == "invalid_value" and body["param"] == param
     assert body["detail"][0]["loc"] == ["query", param]
 
 

@@ -87,7 +87,7 @@ def test_create_agent_talk_with_tool_and_barge_in(
 
         # The agent really is stored, with what the form said.
         with browser_server.client() as rest:
-            [listed] = rest.get("/v1/agents").json()
+            [listed] = rest.get("/v1/agents").json()["agents"]
             stored = rest.get(f"/v1/agents/{listed['id']}").json()
         assert stored["name"] == "Weather bot"
         assert stored["voice"] == {"voice_id": "james"}
@@ -153,7 +153,7 @@ def test_edit_and_delete_agent(playwright_driver, browser_server: LiveServer, ar
         # Edit: a server-side validation error is shown in words and marks the field.
         page.get_by_label("Tools").fill('[{"name": "bad name!"}]')
         page.get_by_role("button", name="Save changes").click()
-        expect(page.locator("#agent-form-error")).to_contain_text("tools.0.name")
+        expect(page.locator("#agent-form-error")).to_contain_text("tools[0].name")
         expect(page.get_by_label("Tools")).to_have_attribute("aria-invalid", "true")
         screenshot(page, artifacts, "06-validation-error")
         page.get_by_label("Tools").fill("[]")
@@ -162,7 +162,7 @@ def test_edit_and_delete_agent(playwright_driver, browser_server: LiveServer, ar
         page.get_by_role("button", name="Save changes").click()
         expect(page.locator("#agent-list")).to_contain_text("Renamed agent")
         with browser_server.client() as rest:
-            [listed] = rest.get("/v1/agents").json()
+            [listed] = rest.get("/v1/agents").json()["agents"]
             stored = rest.get(f"/v1/agents/{listed['id']}").json()
         assert stored["name"] == "Renamed agent"
         assert stored["input"]["turn_detection"]["interrupt_response"] is False
@@ -179,7 +179,7 @@ def test_edit_and_delete_agent(playwright_driver, browser_server: LiveServer, ar
         expect(page.locator("#agent-form-status")).to_have_text("Agent deleted.")
         expect(page.locator("#agent-list-empty")).to_be_visible()
         with browser_server.client() as rest:
-            assert rest.get("/v1/agents").json() == []
+            assert rest.get("/v1/agents").json()["agents"] == []
     finally:
         browser.close()
 

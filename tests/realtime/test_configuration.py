@@ -78,11 +78,47 @@ async def test_inline_http_tool_is_invalid_value(connect: Connect) -> None:
     assert error["param"] == "session.tools.0.http"
 
 
-async def test_unknown_session_key_is_invalid_format_with_param(connect: Connect) -> None:
+async def test_unknown_fields_are_ignored_with_a_log_line(connect: Connect, rt_server: LiveServer) -> None:
     client = await connect()
-    await client.update(system_prompt="x", colour="blue")
-    error = await client.expect_error("invalid_format")
-    assert error["param"] == "session.colour"
+    tool = {
+        "type": "function",
+        "name": "book",
+        "colour_hint": "red",
+        "response_instructions": {"success": "Confirm the time.", "tone": "warm"},
+        "dtmf_collected_arguments": [{"parameter_name": "pin", "prompt": "PIN?", "min_digits": 4,
+                                      "max_digits": 4, "sensitive": True, "beep": 1}],
+    }  # fmt: skip
+    await client.update(
+        system_prompt="x", colour="blue", input={"language_codes": ["en"]}, tools=[tool],
+        pre_connect_requests=[{"http": {"url": "https://example.com"}}],
+    )  # fmt: skip
+    await client.wait_for("session.ready")
+    assert "session.error" not in client.types()
+    log = rt_server.log_text()
+    assert "session.update: ignored unknown fields" in log
+    for path in (
+        "session.colour",
+        "session.input.language_codes",
+        "session.tools[0].colour_hint",
+        "session.tools[0].response_instructions.tone",
+        "session.tools[0].dtmf_collected_arguments[0].beep",
+        "session.pre_connect_requests",
+    ):
+        assert path in log, path  # fmt: skip
+
+
+async def test_known_fields_of_the_hosted_dialect_keep_their_errors(connect: Connect) -> None:
+    client = await connect()
+    bad_dtmf = {"parameter_name": "pin", "prompt": "PIN?", "min_digits": 70, "max_digits": 4}
+    await client.update(tools=[{"type": "function", "name": "t", "dtmf_collected_arguments": [bad_dtmf]}])
+    error = await client.expect_error("invalid_value")
+    assert error["param"].startswith("session.tools.0.dtmf_collected_arguments.0")
+    await client.update(
+        tools=[{"type": "function", "name": "t", "response_instructions": {"error": "x" * 501}}]
+    )
+    assert (await client.expect_error("invalid_value"))["param"].startswith(
+        "session.tools.0.response_instructions"
+    )
 
 
 async def test_wrong_value_types_are_invalid_value_with_param(connect: Connect) -> None:

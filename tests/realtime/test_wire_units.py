@@ -46,6 +46,17 @@ def test_view_keeps_the_configuration_and_drops_the_secrets() -> None:
     assert http_tool["parameters"] == HTTP_TOOL["parameters"]  # a client's schema is not a secret
     assert client_tool["type"] == "function" and "http" not in client_tool
     assert client_tool["response_instructions"] is None and client_tool["timeout_seconds"] == 120
+    # exactly HOSTED §4's tool fields: the stored tool id and keypad arguments stay on the agent record
+    assert set(http_tool) == {
+        "type",
+        "name",
+        "description",
+        "parameters",
+        "execution_mode",
+        "timeout_seconds",
+        "response_instructions",
+        "http",
+    }
     assert view["pre_connect_requests"] == [] and view["input"]["format"]["encoding"] == "audio/pcm"
     assert session_config_view(SessionConfig())["id"] is None
 

@@ -109,7 +109,7 @@ async def test_postgres_outage_gives_503_and_internal_error_then_recovers(
             for method, path in (("GET", "/v1/agents"), ("POST", "/v1/agents"), ("GET", "/v1/token")):
                 response = await rest.request(method, path, json=agent_body() if method == "POST" else None)
                 assert response.status_code == 503, (path, response.text)
-                assert response.json()["code"] == "UNAVAILABLE" and response.json()["detail"]
+                assert response.json()["code"] == "unavailable" and response.json()["detail"]
             assert (await rest.get("/healthz")).status_code == 503
         refused = await open_client(server, clients)
         error = await refused.expect_error("internal_error")

@@ -40,6 +40,16 @@ def test_default_map_speaks_every_catalogue_id_with_piper_joe() -> None:
     assert espeak.resolve("james") == InstalledVoice("espeak", "en-us")
 
 
+@pytest.mark.parametrize(
+    ("voice_id", "espeak_voice"),
+    [("claire", "en-us+f3"), ("mia", "en-us+f3"), ("giulia", "en-us+f3"), ("pierre", "en-us"),
+     ("dmitri", "en-us"), ("arjun", "en-us")],
+)  # fmt: skip
+def test_hosted_catalogue_ids_map_to_a_voice_of_their_gender(voice_id: str, espeak_voice: str) -> None:
+    assert VoiceMap("piper").resolve(voice_id) == InstalledVoice("piper", "joe")
+    assert VoiceMap("espeak").resolve(voice_id) == InstalledVoice("espeak", espeak_voice)
+
+
 def test_unknown_and_removed_ids_are_not_voices() -> None:
     voices = VoiceMap("piper")
     for voice_id in ["nobody", "", "IVY", *sorted(REMOVED_VOICES)]:
@@ -149,7 +159,7 @@ def piper() -> PiperTTS:
 def test_piper_implements_the_protocol(piper: PiperTTS) -> None:
     assert isinstance(piper, TextToSpeech)
     assert piper.sample_rate == 22_050
-    assert piper.has_voice("ivy") and not piper.has_voice("nobody") and not piper.has_voice("mia")
+    assert piper.has_voice("ivy") and not piper.has_voice("nobody") and not piper.has_voice("sam")
 
 
 @pytest.mark.models

@@ -8,8 +8,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from tests.store.conftest import Backend
-from voxgate.protocol.config import AgentCreate, AgentUpdate
+from voxgate.protocol.agents import AgentCreate, AgentUpdate
 from voxgate.store import AgentDocumentError, Store
+from voxgate.store.paging import PageRequest
 from voxgate.store.secret_box import SecretBox, SecretDecryptionError
 from voxgate.store.tables import AgentRow
 
@@ -46,13 +47,13 @@ async def _project(store: Store, name: str = "p1") -> str:
     return await store.keys.ensure_project(name)
 
 
-async def test_create_returns_masked_record_and_stores_secrets_encrypted(store: Store) -> None:
+async def test_create_returns_a_record_without_secrets_and_stores_them_encrypted(store: Store) -> None:
     project = await _project(store)
     record = await store.agents.create(project, _create())
     assert record["id"].startswith("agent_") and len(record["id"]) == len("agent_") + 32
     assert record["created_at"] == record["updated_at"] and record["created_at"].endswith("Z")
     headers = record["tools"][0]["http"]["headers"]
-    assert [h["value"] for h in headers] == ["***", "***"]
+    assert [set(h) for h in headers] == [{"name", "last_set_at"}] * 2  # never a value, not even "***"
     assert all(h["last_set_at"] for h in headers)
     assert "http" not in record["tools"][1]
     assert record["llm"] == [{"base_url": "https://llm.example.com/v1", "model": "m1"}]
@@ -91,9 +92,9 @@ async def test_list_is_newest_first_and_scoped_to_the_project(store: Store) -> N
     first = await store.agents.create(mine, _create(name="first"))
     second = await store.agents.create(mine, _create(name="second"))
     await store.agents.create(theirs, _create(name="other"))
-    listed = await store.agents.list(mine)
-    assert [item["id"] for item in listed] == [second["id"], first["id"]]
-    assert set(listed[0]) == {"id", "name", "created_at", "updated_at"}
+    listed = await store.agents.list(mine, PageRequest())
+    assert [item["id"] for item in listed.rows] == [second["id"], first["id"]]
+    assert listed.rows[0] == second and listed.next_cursor == "" and not listed.has_more
 
 
 async def test_other_projects_cannot_see_change_or_delete(store: Store) -> None:
@@ -184,7 +185,7 @@ async def test_create_without_a_header_value_is_refused(store: Store) -> None:
     with pytest.raises(AgentDocumentError) as caught:
         await store.agents.create(project, _create(tools=duplicate))
     assert caught.value.loc == ("tools", 0, "http", "headers", 1, "name")
-    assert await store.agents.list(project) == []
+    assert (await store.agents.list(project, PageRequest())).rows == []
 
 
 async def test_llm_rules(store: Store) -> None:
@@ -238,3 +239,28 @@ async def test_a_different_secret_key_cannot_decrypt(store: Store, backend: Back
             await other.agents.load_for_session(project, record["id"])
     finally:
         await other.close()
+
+
+async def test_a_session_gets_the_hosted_fields_but_no_unknown_ones(store: Store) -> None:
+    project = await _project(store)
+    tools = [
+        {"name": "book", "response_instructions": {"success": "Confirm it."}, "priority": "high",
+         "dtmf_collected_arguments": [{"parameter_name": "pin", "prompt": "PIN", "min_digits": 4,
+                                       "max_digits": 4, "sensitive": True}]},
+    ]  # fmt: skip
+    pre_connect = [{"http": {"url": "https://crm.example.com/x", "headers": [{"name": "A", "value": "crm"}]},
+                    "returns": [{"name": "who", "path": "$.name"}], "timeout_ms": 500,
+                    "extra": 1}]  # fmt: skip
+    record = await store.agents.create(
+        project, _create(tools=tools, pre_connect_requests=pre_connect, input={"language_codes": ["en"]})
+    )
+    assert record["tools"][0]["priority"] == "high" and record["pre_connect_requests"][0]["extra"] == 1
+    config = await store.agents.load_for_session(project, record["id"])
+    assert config is not None
+    tool = config.tools[0]
+    assert tool.id == record["tools"][0]["id"] and tool.response_instructions is not None
+    assert tool.response_instructions.success == "Confirm it." and tool.dtmf_collected_arguments[0].sensitive
+    request = config.pre_connect_requests[0]
+    assert request.timeout_ms == 500 and request.http.headers[0].value == "crm"
+    for model in (tool, request, config.input):
+        assert not model.model_extra  # unknown fields stay with the stored agent

@@ -81,7 +81,7 @@ async def test_a_call_goes_on_through_the_drain_until_the_caller_hangs_up(
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             assert (await http.get("/healthz")).status_code == 503
             refused = await http.post("/twilio/voice", params={"agent_id": greeter}, data=call_form())
-        assert refused.status_code == 503 and refused.json()["code"] == "UNAVAILABLE", refused.text
+        assert refused.status_code == 503 and refused.json()["code"] == "unavailable", refused.text
 
         # A call answered before the drain still gets its stream, and its greeting.
         late = await SimulatedTwilio.dial(late_url)

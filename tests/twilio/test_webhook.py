@@ -80,7 +80,7 @@ def test_unsigned_or_wrongly_signed_requests_are_forbidden(signed_server: PhoneS
     for case, signature in cases.items():
         response = post_webhook(server, query, form, signature)
         assert response.status_code == 403, case
-        assert response.json()["code"] == "FORBIDDEN"
+        assert response.json()["code"] == "forbidden"
 
 
 def test_other_account_is_forbidden_even_when_signed(signed_server: PhoneServer) -> None:

@@ -1,4 +1,4 @@
-"""Stored agents REST API: ``/v1/agents`` (PROTOCOL.md §3).
+"""Stored agents REST API: ``/v1/agents`` (PROTOCOL.md §3, HOSTED.md §1-§2).
 
 Bodies are read and validated here rather than by FastAPI so that (a) malformed JSON is a 400, (b) the
 agent models see the operator's validation context (hosts allowed for HTTP tools) and (c) strings the
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from voxgate.api.auth import require_principal
+from voxgate.api.list_pages import PageQuery, ResponseMetadata, invalid_cursor, list_body
 from voxgate.api.rest_errors import (
     RESPONSE_401,
     RESPONSE_422,
@@ -27,8 +28,9 @@ from voxgate.api.rest_errors import (
     validation_failed,
 )
 from voxgate.config import Settings
-from voxgate.protocol.config import AgentCreate, AgentListItem, AgentRecord, AgentUpdate
+from voxgate.protocol.agents import AgentCreate, AgentRecord, AgentUpdate
 from voxgate.store import AgentDocumentError, Principal, Store
+from voxgate.store.paging import InvalidCursor
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -40,6 +42,14 @@ RESPONSE_404 = {
 
 AgentId = Annotated[str, Path(description="The agent id (`agent_<32 hex>`).")]
 CallerPrincipal = Annotated[Principal, Depends(require_principal)]
+
+
+class AgentList(BaseModel):
+    """One page of agents, newest first; items are full records."""
+
+    agents: list[AgentRecord]
+    has_more: bool
+    response_metadata: ResponseMetadata
 
 
 def _request_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -92,13 +102,19 @@ async def create_agent(request: Request, principal: CallerPrincipal) -> JSONResp
 
 @router.get(
     "",
-    response_model=list[AgentListItem],
-    responses=RESPONSE_401,
+    response_model=AgentList,
+    responses={**RESPONSE_401, **RESPONSE_422},
     operation_id="listAgents",
-    summary="List agents, newest first",
+    summary="List agents, newest first (cursor paging)",
 )
-async def list_agents(request: Request, principal: CallerPrincipal) -> JSONResponse:
-    return JSONResponse(await _store(request).agents.list(principal.project_id))
+async def list_agents(
+    request: Request, principal: CallerPrincipal, page: Annotated[PageQuery, Depends()]
+) -> JSONResponse:
+    try:
+        agents = await _store(request).agents.list(principal.project_id, page.request)
+    except InvalidCursor as exc:
+        raise invalid_cursor(exc) from None
+    return JSONResponse(list_body("agents", agents))
 
 
 @router.get(

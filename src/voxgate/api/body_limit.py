@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voxgate.api.request_ids import request_id_of
 from voxgate.api.rest_errors import body_too_large
 
 
@@ -27,7 +28,7 @@ class BodySizeLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await body_too_large(self.max_bytes).response()(scope, receive, send)
+            await body_too_large(self.max_bytes).response(request_id_of(scope))(scope, receive, send)
             return
 
         received = 0
@@ -53,7 +54,7 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if response_started:
                 raise
-            await body_too_large(self.max_bytes).response()(scope, receive, send)
+            await body_too_large(self.max_bytes).response(request_id_of(scope))(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -1,10 +1,17 @@
-"""REST error bodies and the exception handlers that produce them (PROTOCOL.md §3.6).
+"""REST error bodies and the exception handlers that produce them (HOSTED.md §1, PROTOCOL.md §3.6).
 
-Every error body has ``detail``. The bodies the spec fixes are returned exactly:
-``{"detail": "Missing authorization header"}``, ``{"detail": "Unauthorized"}`` (401) and
-``{"detail": "Agent not found"}`` (404). All other errors (400, 404 route, 405, 413, 422, 500) also carry
-``code`` and ``message`` (the later server's shape), and 422 adds ``param`` and ``errors`` while keeping
-the FastAPI-style ``detail`` list of ``{"loc", "msg", "type"}``.
+Every non-2xx answer is one envelope::
+
+    {"code": "agent_not_found", "message": "Agent not found", "param": null,
+     "request_id": "req_...", "errors": null, "detail": "Agent not found"}
+
+``code`` is lower-case snake; ``param`` names the offending field (``tools[0].name``) or is null;
+``errors`` lists every field problem of a 422 (else null); ``detail`` is the older field, kept with its
+documented text (``"Missing authorization header"``, ``"Unauthorized"``, ``"Agent not found"``) or, for
+a 422, FastAPI's list of ``{"loc", "msg", "type"}``. ``request_id`` is also the ``X-Request-Id`` header.
+
+Endpoints raise ``ApiError(status, body)`` with a partial body (at least ``detail``); ``envelope``
+completes it, so every error leaves in the same shape whoever raised it.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from voxgate.api.request_ids import REQUEST_ID_HEADER, request_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +35,23 @@ MISSING_AUTHORIZATION = "Missing authorization header"
 UNAUTHORIZED = "Unauthorized"
 AGENT_NOT_FOUND = "Agent not found"
 
+STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "invalid_value",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+"""The ``code`` of an error that does not name its own."""
+
 
 class ApiError(Exception):
-    """Raise from an endpoint to answer with ``status_code`` and ``body``."""
+    """Raise from an endpoint to answer with ``status_code`` and ``body`` (completed by ``envelope``)."""
 
     def __init__(
         self, status_code: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
@@ -38,17 +61,49 @@ class ApiError(Exception):
         self.body = body
         self.headers = dict(headers or {})
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status_code, headers=self.headers)
+    def response(self, request_id: str) -> JSONResponse:
+        headers = {**self.headers, REQUEST_ID_HEADER: request_id}
+        return JSONResponse(
+            envelope(self.status_code, self.body, request_id), status_code=self.status_code, headers=headers
+        )
+
+
+def envelope(status_code: int, body: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+    """The full error envelope from a partial body (``detail`` and optionally code, message, param,
+    errors). Codes are written lower-case."""
+    detail = body.get("detail")
+    message = body.get("message") or (detail if isinstance(detail, str) else "Request failed")
+    code = body.get("code") or STATUS_CODES.get(status_code, "error")
+    return {
+        "code": str(code).lower(),
+        "message": message,
+        "param": body.get("param") or None,
+        "request_id": request_id,
+        "errors": body.get("errors") or None,
+        "detail": detail if detail is not None else message,
+    }
 
 
 # --- response schemas (documented in OpenAPI) ------------------------------------------------------
-class ErrorResponse(BaseModel):
-    """An error. ``code``/``message`` are present on every error except the three fixed-body ones."""
+class ErrorItem(BaseModel):
+    message: str
+    param: str | None
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="Lower-case snake: `unauthorized`, `agent_not_found`, `invalid_value`, ...")
+    message: str
+    param: str | None = Field(description="The offending field (`tools[0].name`), or null.")
+    request_id: str = Field(description="`req_...`; also the `X-Request-Id` response header.")
+    errors: list[ErrorItem] | None
+
+
+class ErrorResponse(_Envelope):
+    """An error (HOSTED.md §1). ``detail`` is the older field with its documented text."""
 
     detail: str
-    code: str | None = None
-    message: str | None = None
 
 
 class ValidationErrorItem(BaseModel):
@@ -57,17 +112,10 @@ class ValidationErrorItem(BaseModel):
     type: str
 
 
-class ErrorParam(BaseModel):
-    message: str
-    param: str
+class ValidationErrorResponse(_Envelope):
+    """A 422: ``errors`` lists every problem; ``detail`` is FastAPI's list of ``{loc, msg, type}``."""
 
-
-class ValidationErrorResponse(BaseModel):
     detail: list[ValidationErrorItem]
-    code: str
-    message: str
-    param: str
-    errors: list[ErrorParam]
 
 
 def described(description: str, model: type[BaseModel] = ErrorResponse) -> dict[str, Any]:
@@ -85,40 +133,40 @@ RESPONSES_BODY = {
 
 # --- error constructors ---------------------------------------------------------------------------
 def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"detail": message, "code": code, "message": message}
+    return {"detail": message, "code": code.lower(), "message": message}
 
 
 def missing_authorization() -> ApiError:
-    return ApiError(401, {"detail": MISSING_AUTHORIZATION})
+    return ApiError(401, {"detail": MISSING_AUTHORIZATION, "code": "missing_authorization"})
 
 
 def unauthorized() -> ApiError:
-    return ApiError(401, {"detail": UNAUTHORIZED})
+    return ApiError(401, {"detail": UNAUTHORIZED, "code": "unauthorized"})
 
 
 def agent_not_found() -> ApiError:
-    return ApiError(404, {"detail": AGENT_NOT_FOUND})
+    return ApiError(404, {"detail": AGENT_NOT_FOUND, "code": "agent_not_found"})
 
 
 def malformed_json(reason: str) -> ApiError:
-    return ApiError(400, error_body("INVALID_REQUEST", f"Malformed JSON body: {reason}"))
+    return ApiError(400, error_body("invalid_request", f"Malformed JSON body: {reason}"))
 
 
 def body_too_large(limit: int) -> ApiError:
-    return ApiError(413, error_body("PAYLOAD_TOO_LARGE", f"Request body exceeds the limit of {limit} bytes"))
+    return ApiError(413, error_body("payload_too_large", f"Request body exceeds the limit of {limit} bytes"))
 
 
 def validation_failed(items: Iterable[tuple[Sequence[str | int], str, str]]) -> ApiError:
     """422 from ``(loc, msg, type)`` triples; ``loc`` starts with ``body``/``query``/``path``."""
     detail = [{"loc": list(loc), "msg": msg, "type": kind} for loc, msg, kind in items]
-    errors = [{"message": item["msg"], "param": _param(item["loc"])} for item in detail]
-    first = errors[0] if errors else {"message": "Validation failed", "param": ""}
+    errors = [{"message": item["msg"], "param": param_of(item["loc"]) or None} for item in detail]
+    first = errors[0] if errors else {"message": "Validation failed", "param": None}
     message = f"{first['param']}: {first['message']}" if first["param"] else first["message"]
     return ApiError(
         422,
         {
             "detail": detail,
-            "code": "VALIDATION_ERROR",
+            "code": "invalid_value",
             "message": message,
             "param": first["param"],
             "errors": errors,
@@ -130,45 +178,47 @@ def from_pydantic(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> 
     return validation_failed(((*prefix, *e["loc"]), e["msg"], e["type"]) for e in exc.errors())
 
 
-def _param(loc: Sequence[str | int]) -> str:
+def param_of(loc: Sequence[str | int]) -> str:
+    """``["body", "tools", 0, "name"]`` -> ``tools[0].name`` (the location prefix is dropped)."""
     parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
-    return ".".join(str(part) for part in parts)
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
 
 
 # --- handlers -------------------------------------------------------------------------------------
-_STATUS_CODES = {
-    400: "INVALID_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-}
-
-
-async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return exc.response()
+    return exc.response(request_id_of(request.scope))
 
 
-async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "ERROR")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = "Not found"
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+    error = ApiError(exc.status_code, {"detail": message}, exc.headers)
+    return error.response(request_id_of(request.scope))
 
 
-async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items = (
         (tuple(e.get("loc", ())), str(e.get("msg", "invalid")), str(e.get("type", ""))) for e in exc.errors()
     )
-    return validation_failed(items).response()
+    return validation_failed(items).response(request_id_of(request.scope))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("INTERNAL_ERROR", "Internal server error"), status_code=500)
+    request_id = request_id_of(request.scope)
+    logger.exception(
+        "unhandled error on %s %s (%s)", request.method, request.url.path, request_id, exc_info=exc
+    )
+    return ApiError(500, error_body("internal_error", "Internal server error")).response(request_id)
 
 
 def is_store_unavailable(exc: BaseException) -> bool:
@@ -184,11 +234,9 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     if not is_store_unavailable(exc):
         return await _unexpected(request, exc)
     logger.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(
-        error_body("UNAVAILABLE", "Database unavailable; retry shortly"),
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
+    body = error_body("unavailable", "Database unavailable; retry shortly")
+    error = ApiError(503, body, {"Retry-After": "1"})
+    return error.response(request_id_of(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

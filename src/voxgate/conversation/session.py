@@ -62,6 +62,7 @@ from voxgate.conversation.turns import (
     TurnTuning,
 )
 from voxgate.protocol.config import (
+    SESSION_PATCH_SHAPES,
     AudioFormat,
     InputConfig,
     LLMEndpoint,
@@ -97,6 +98,7 @@ from voxgate.protocol.events import (
     session_error,
 )
 from voxgate.protocol.session_view import session_config_view
+from voxgate.protocol.unknown_fields import drop_unknown_fields
 from voxgate.speech.base import (
     INPUT_SAMPLE_RATE,
     ChatMessage,
@@ -453,6 +455,10 @@ class Session:
             await self._perform(self.floor.greet(config.greeting))
 
     async def _parse_patch(self, session: dict[str, Any]) -> SessionConfigPatch | None:
+        # Unknown (not yet built) fields are dropped from the message in place, with one log line.
+        ignored = drop_unknown_fields(session, SessionConfigPatch, "session", SESSION_PATCH_SHAPES)
+        if ignored:
+            logger.info("session.update: ignored unknown fields %s", ", ".join(ignored))
         try:
             return SessionConfigPatch.model_validate(session)
         except ValidationError as exc:

@@ -1,8 +1,9 @@
-"""Agent and session configuration (PROTOCOL.md §3.1-§3.4 and §7).
+"""Session configuration and the parts agents share with it (PROTOCOL.md §3.2, §7; HOSTED.md §2).
 
-One set of models serves both the REST agent API and ``session.update``. Unknown keys are rejected
-everywhere (``extra="forbid"``): on REST as 422 naming the field, on the WebSocket as ``invalid_format``
-with ``param``. The documented later extensions are declared explicitly so they are accepted.
+One set of models serves both the REST agent API (protocol/agents.py) and ``session.update``. Unknown
+keys are accepted at every level (``ConfigModel``): agents store and return them, ``session.update``
+drops them with a log line. Invalid values of known fields are errors: on REST a 422 naming the field,
+on the WebSocket ``invalid_value``/``invalid_config`` with ``param``.
 
 Validation that depends on operator settings (hosts allowed for HTTP tools) reads the pydantic
 validation context: ``Model.model_validate(data, context={"allowed_private_hosts": [...]})``.
@@ -11,18 +12,13 @@ validation context: ``Model.model_validate(data, context={"allowed_private_hosts
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from voxgate.protocol.config_model import ConfigModel
+from voxgate.protocol.tool_extensions import MAX_DTMF_ARGUMENTS, DtmfCollectedArgument, ResponseInstructions
 from voxgate.protocol.voices import DEFAULT_VOICE, REMOVED_VOICES, is_known_voice
 
 # Limits the spec leaves open (PROTOCOL.md §12); documented in docs/protocol-choices.md.
@@ -35,8 +31,11 @@ MAX_KEYTERM_CHARS = 100
 MAX_TOOL_DESCRIPTION_CHARS = 4_000
 MAX_HEADERS = 32
 MAX_HEADER_VALUE_CHARS = 8_192
+MAX_PRE_CONNECT_REQUESTS = 2
+MAX_PRE_CONNECT_TIMEOUT_MS = 800
 
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
+TOOL_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,128}$"
 HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$"
 SECRET_MASK = "***"
 
@@ -45,12 +44,8 @@ PCM_SAMPLE_RATE = 24_000
 G711_SAMPLE_RATE = 8_000
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
 # --- audio ------------------------------------------------------------------------------------
-class AudioFormat(StrictModel):
+class AudioFormat(ConfigModel):
     encoding: Encoding = "audio/pcm"
     sample_rate: int | None = None
 
@@ -70,7 +65,7 @@ class AudioFormat(StrictModel):
         return PCM_SAMPLE_RATE if self.encoding == "audio/pcm" else G711_SAMPLE_RATE
 
 
-class TurnDetection(StrictModel):
+class TurnDetection(ConfigModel):
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
     vad_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_silence: int = Field(1000, ge=0, le=60_000)
@@ -89,21 +84,21 @@ class TurnDetection(StrictModel):
 Keyterm = Annotated[str, Field(min_length=1, max_length=MAX_KEYTERM_CHARS)]
 
 
-class InputConfig(StrictModel):
-    type: Literal["audio"] = "audio"
+MediaType = Literal["audio", "text"]
+"""``"text"`` (HOSTED.md §5) is accepted and stored; sessions do not run text-only yet."""
+
+
+class InputConfig(ConfigModel):
+    """Later extensions (``transcription_mode``, ``language_codes``, ... PROTOCOL.md §7.1) are unknown keys:
+    stored on agents, dropped from ``session.update``."""
+
+    type: MediaType = "audio"
     format: AudioFormat = Field(default_factory=AudioFormat)
     keyterms: list[Keyterm] = Field(default_factory=list, max_length=MAX_KEYTERMS)
     turn_detection: TurnDetection = Field(default_factory=TurnDetection)
-    # Later extensions (PROTOCOL.md §7.1): accepted and ignored.
-    transcription_mode: Any = None
-    transcription_prompt: Any = None
-    language_codes: Any = None
-    continuous_partials: Any = None
-    voice_focus: Any = None
-    voice_focus_threshold: Any = None
 
 
-def _check_voice(voice_id: str) -> str:
+def check_voice(voice_id: str) -> str:
     if voice_id in REMOVED_VOICES:
         raise ValueError(f"voice '{voice_id}' was removed from the catalogue")
     if not is_known_voice(voice_id):
@@ -111,8 +106,8 @@ def _check_voice(voice_id: str) -> str:
     return voice_id
 
 
-class OutputConfig(StrictModel):
-    type: Literal["audio"] = "audio"
+class OutputConfig(ConfigModel):
+    type: MediaType = "audio"
     voice: str = DEFAULT_VOICE
     format: AudioFormat = Field(default_factory=AudioFormat)
     volume: float = Field(100, ge=0, le=100)
@@ -120,11 +115,11 @@ class OutputConfig(StrictModel):
     @field_validator("voice")
     @classmethod
     def _voice_known(cls, voice: str) -> str:
-        return _check_voice(voice)
+        return check_voice(voice)
 
 
 # --- tools ----------------------------------------------------------------------------------------
-class HttpHeader(StrictModel):
+class HttpHeader(ConfigModel):
     name: str = Field(pattern=HEADER_NAME_PATTERN)
     value: str | None = Field(None, max_length=MAX_HEADER_VALUE_CHARS)
     remove: bool = False
@@ -143,10 +138,11 @@ def _host_is_private(host: str) -> bool:
     return not address.is_global
 
 
-class HttpSpec(StrictModel):
+class HttpSpec(ConfigModel):
     url: str = Field(max_length=2048)
     http_method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field("POST", alias="http_method")
     headers: list[HttpHeader] = Field(default_factory=list, max_length=MAX_HEADERS)
+    accepted_aliases: ClassVar[dict[str, str]] = {"method": "http_method"}
 
     @model_validator(mode="before")
     @classmethod
@@ -176,8 +172,10 @@ class HttpSpec(StrictModel):
         return url
 
 
-class ToolSpec(StrictModel):
+class ToolSpec(ConfigModel):
     type: Literal["function"] = "function"
+    id: str | None = Field(None, pattern=TOOL_ID_PATTERN)
+    """Server-assigned on agents (``tool_...``, stable while the name is kept); a client may send one."""
     name: str = Field(pattern=TOOL_NAME_PATTERN)
     description: str = Field("", max_length=MAX_TOOL_DESCRIPTION_CHARS)
     parameters: dict[str, Any] = Field(
@@ -186,19 +184,47 @@ class ToolSpec(StrictModel):
     execution_mode: Literal["interactive", "hold"] = "interactive"
     timeout_seconds: float = Field(120, ge=1, le=300)
     http: HttpSpec | None = None
+    response_instructions: ResponseInstructions | None = None
+    dtmf_collected_arguments: list[DtmfCollectedArgument] = Field(
+        default_factory=list, max_length=MAX_DTMF_ARGUMENTS
+    )
 
 
-def _unique_tool_names(tools: list[ToolSpec] | None) -> list[ToolSpec] | None:
+def unique_tool_names(tools: list[ToolSpec] | None) -> list[ToolSpec] | None:
     if tools is not None:
-        seen: set[str] = set()
+        names: set[str] = set()
+        ids: set[str] = set()
         for tool in tools:
-            if tool.name in seen:
+            if tool.name in names:
                 raise ValueError(f"duplicate tool name '{tool.name}'")
-            seen.add(tool.name)
+            if tool.id is not None and tool.id in ids:
+                raise ValueError(f"duplicate tool id '{tool.id}'")
+            names.add(tool.name)
+            if tool.id is not None:
+                ids.add(tool.id)
     return tools
 
 
-class LLMEndpoint(StrictModel):
+class PreConnectReturn(ConfigModel):
+    """A value taken from the pre-connect answer: ``path`` into its JSON, filling ``{{name}}``."""
+
+    name: str = Field(min_length=1, max_length=64)
+    path: str = Field(min_length=1, max_length=256)
+    default: Any = None
+
+
+class PreConnectRequest(ConfigModel):
+    """An HTTP request made before the session becomes ready (HOSTED.md §2). Its ``http`` follows the
+    rules of an HTTP tool's (URL checks, write-only header secrets)."""
+
+    http: HttpSpec
+    sends: list[str] = Field(default_factory=list, max_length=32)
+    returns: list[PreConnectReturn] = Field(default_factory=list, max_length=32)
+    timeout_ms: int | None = Field(None, ge=1, le=MAX_PRE_CONNECT_TIMEOUT_MS)
+    allow_overrides: list[str] = Field(default_factory=list, max_length=32)
+
+
+class LLMEndpoint(ConfigModel):
     base_url: str = Field(max_length=2048)
     model: str = Field(min_length=1, max_length=256)
     api_key: str | None = Field(None, max_length=4096)
@@ -215,85 +241,11 @@ class LLMEndpoint(StrictModel):
         return url
 
 
-# --- agents (REST) ------------------------------------------------------------------------------
-class VoiceRef(StrictModel):
-    voice_id: str
-
-    @field_validator("voice_id")
-    @classmethod
-    def _voice_known(cls, voice_id: str) -> str:
-        return _check_voice(voice_id)
-
-
-def _voice_from_string(value: Any) -> Any:
-    return {"voice_id": value} if isinstance(value, str) else value
-
-
-class AgentFields(StrictModel):
-    """Fields shared by create and update; on update every one is optional."""
-
-    greeting: str | None = Field(None, max_length=MAX_GREETING_CHARS)
-    input: InputConfig | None = None
-    output: OutputConfig | None = None
-    tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)
-    llm: list[LLMEndpoint] | None = Field(None, max_length=1)
-
-    @field_validator("tools")
-    @classmethod
-    def _unique(cls, tools: list[ToolSpec] | None) -> list[ToolSpec] | None:
-        return _unique_tool_names(tools)
-
-    @field_validator("voice", mode="before", check_fields=False)
-    @classmethod
-    def _voice_str(cls, voice: Any) -> Any:
-        return _voice_from_string(voice)
-
-
-class AgentCreate(AgentFields):
-    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
-    system_prompt: str = Field(max_length=MAX_PROMPT_CHARS)
-    voice: VoiceRef
-
-
-class AgentUpdate(AgentFields):
-    name: str | None = Field(None, min_length=1, max_length=MAX_NAME_CHARS)
-    system_prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
-    voice: VoiceRef | None = None
-
-
-class LLMEndpointOut(BaseModel):
-    base_url: str
-    model: str
-
-
-class AgentRecord(BaseModel):
-    """An agent as returned by the API: header values masked, ``llm[].api_key`` omitted."""
-
-    id: str
-    name: str
-    system_prompt: str
-    voice: VoiceRef
-    greeting: str | None = None
-    input: InputConfig
-    output: OutputConfig
-    tools: list[ToolSpec]
-    llm: list[LLMEndpointOut]
-    created_at: str
-    updated_at: str
-
-
-class AgentListItem(BaseModel):
-    id: str
-    name: str
-    created_at: str
-    updated_at: str
-
-
 # --- session.update ------------------------------------------------------------------------------
 SESSION_IMMUTABLE_FIELDS = ("greeting", "output.voice", "output.format", "output.type")
 
 
-class SessionConfigPatch(StrictModel):
+class SessionConfigPatch(ConfigModel):
     """The ``session`` object of a ``session.update``: every field optional, merged into the session."""
 
     agent_id: str | None = Field(None, max_length=128)
@@ -307,10 +259,14 @@ class SessionConfigPatch(StrictModel):
     @field_validator("tools")
     @classmethod
     def _unique(cls, tools: list[ToolSpec] | None) -> list[ToolSpec] | None:
-        return _unique_tool_names(tools)
+        return unique_tool_names(tools)
 
 
-class SessionConfig(StrictModel):
+SESSION_PATCH_SHAPES: dict[str, type[ConfigModel]] = {"input": InputConfig, "output": OutputConfig}
+"""The models of the patch's plain-dict fields, for dropping their unknown keys (protocol.unknown_fields)."""
+
+
+class SessionConfig(ConfigModel):
     """The effective configuration of a live session."""
 
     agent_id: str | None = None
@@ -321,3 +277,5 @@ class SessionConfig(StrictModel):
     tools: list[ToolSpec] = Field(default_factory=list)
     llm: list[LLMEndpoint] = Field(default_factory=list)
     """Only from a stored agent (BYO LLM); never settable inline."""
+    pre_connect_requests: list[PreConnectRequest] = Field(default_factory=list)
+    """Only from a stored agent; not run yet."""

@@ -10,7 +10,7 @@ models appears without a change here), with the secrets taken out wherever they 
 
 Tool ``parameters`` are JSON Schemas written by the client: they are copied untouched, even where a
 property is called ``secret``. ``agent_id`` is shown as ``id`` (null for an inline session); every tool
-carries ``type: "function"``, and ``http`` only when it is an HTTP tool.
+has exactly HOSTED.md §4's fields, ``type: "function"`` first, and ``http`` only when it is an HTTP tool.
 """
 
 from __future__ import annotations
@@ -33,9 +33,22 @@ def session_config_view(config: SessionConfig) -> dict[str, Any]:
     return view
 
 
+TOOL_VIEW_KEYS = (
+    "name",
+    "description",
+    "parameters",
+    "execution_mode",
+    "timeout_seconds",
+    "response_instructions",
+    "http",
+)
+"""HOSTED.md §4's tool shape in ``config``; the stored tool's other fields (``id``, keypad arguments) stay
+on the agent record."""
+
+
 def _tool_view(tool: dict[str, Any]) -> dict[str, Any]:
-    shown = {"type": "function", **tool}
-    shown.setdefault("response_instructions", None)
+    shown: dict[str, Any] = {"type": "function"}
+    shown.update({key: tool.get(key) for key in TOOL_VIEW_KEYS})
     if shown.get("http") is None:
         shown.pop("http", None)
     return shown

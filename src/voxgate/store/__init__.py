@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voxgate.config import Settings
-from voxgate.store.agent_documents import AgentDocumentError
 from voxgate.store.agents import AgentRepository
 from voxgate.store.database import create_engine, session_factory
+from voxgate.store.document_errors import AgentDocumentError
 from voxgate.store.keys import DEFAULT_PROJECT, ApiKeyInfo, KeyRepository, Principal
 from voxgate.store.migrate import upgrade_to_head
 from voxgate.store.secret_box import SecretBox

@@ -9,14 +9,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from voxgate.protocol.config import AgentCreate, AgentUpdate, SessionConfig
+from voxgate.protocol.agents import AgentCreate, AgentUpdate
+from voxgate.protocol.config import SessionConfig
 from voxgate.store.agent_documents import (
     apply_update,
     build_document,
-    format_timestamp,
     render_record,
     render_session_config,
 )
+from voxgate.store.paging import Page, PageRequest, paginate
 from voxgate.store.secret_box import SecretBox
 from voxgate.store.tables import AgentRow, utc_now
 
@@ -37,11 +38,12 @@ class AgentRepository:
     async def create(self, project_id: str, create: AgentCreate) -> AgentRecordDict:
         """Store a new agent; returns its public record (secrets masked)."""
         now = utc_now()
+        agent_id = new_agent_id()
         row = AgentRow(
-            id=new_agent_id(),
+            id=agent_id,
             project_id=project_id,
             name=create.name,
-            document=build_document(create, self._box, now),
+            document=build_document(agent_id, create, self._box, now),
             created_at=now,
             updated_at=now,
         )
@@ -50,25 +52,20 @@ class AgentRepository:
             await session.commit()
         return render_record(row.id, row.document, row.created_at, row.updated_at)
 
-    async def list(self, project_id: str) -> list[AgentRecordDict]:
-        """Lightweight items ``{id, name, created_at, updated_at}``, newest first."""
+    async def list(self, project_id: str, page: PageRequest) -> Page[AgentRecordDict]:
+        """One page of full records, newest first. Raises ``InvalidCursor`` for a cursor that is not one
+        of this project's agent list."""
         async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(AgentRow.id, AgentRow.name, AgentRow.created_at, AgentRow.updated_at)
-                    .where(AgentRow.project_id == project_id)
-                    .order_by(AgentRow.seq.desc())
-                )
-            ).all()
-        return [
-            {
-                "id": row.id,
-                "name": row.name,
-                "created_at": format_timestamp(row.created_at),
-                "updated_at": format_timestamp(row.updated_at),
-            }
-            for row in rows
-        ]
+            rows = await paginate(
+                session,
+                select(AgentRow).where(AgentRow.project_id == project_id),
+                AgentRow.created_at,
+                AgentRow.id,
+                page,
+                scope=f"agents:{project_id}",
+            )
+        records = [render_record(r.id, r.document, r.created_at, r.updated_at) for r in rows.rows]
+        return Page(records, rows.next_cursor)
 
     async def get(self, project_id: str, agent_id: str) -> AgentRecordDict | None:
         """The public record, or None when the id is unknown or belongs to another project."""
@@ -87,7 +84,7 @@ class AgentRepository:
             if row is None:
                 return None
             now = utc_now()
-            row.document = apply_update(row.document, update, self._box, now)
+            row.document = apply_update(row.id, row.document, update, self._box, now)
             row.name = row.document["name"]
             row.updated_at = max(now, row.updated_at)
             record = render_record(row.id, row.document, row.created_at, row.updated_at)

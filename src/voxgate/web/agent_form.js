@@ -95,14 +95,14 @@ export class AgentForm {
     return { body };
   }
 
-  /** Mark the fields a server 422 names (e.g. "tools.0.name" -> the tools box). */
+  /** Mark the fields a server 422 names (e.g. "tools[0].name" -> the tools box). */
   markServerErrors(fields) {
     const byParam = {
       name: this.fields.name, system_prompt: this.fields.prompt, voice: this.fields.voice,
       greeting: this.fields.greeting, tools: this.fields.tools, input: this.fields.minSilence,
     };
     for (const { param } of fields) {
-      const root = String(param || "").split(".")[0];
+      const root = String(param || "").split(/[.[]/)[0];
       const element = root === "input" && /vad_threshold/.test(param) ? this.fields.threshold
         : root === "input" && /max_silence/.test(param) ? this.fields.maxSilence : byParam[root];
       element?.setAttribute("aria-invalid", "true");

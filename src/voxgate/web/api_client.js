@@ -1,12 +1,13 @@
-// REST client for the public voxgate API (PROTOCOL.md §2–3). Every failure becomes an ApiError whose
-// message is written for a person; `status` is the HTTP status (0 when the server could not be reached).
+// REST client for the public voxgate API (PROTOCOL.md §2–3, HOSTED.md §1–§3). Every failure becomes an
+// ApiError whose message is written for a person; `status` is the HTTP status (0 when the server could not
+// be reached).
 
 export class ApiError extends Error {
   constructor(message, { status = 0, fields = [] } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
-    this.fields = fields; // [{ param: "tools.0.name", message: "..." }] for 422s
+    this.fields = fields; // [{ param: "tools[0].name", message: "..." }] for 422s
   }
 }
 
@@ -17,7 +18,20 @@ export class ApiClient {
     this.baseUrl = baseUrl;
   }
 
-  listAgents() { return this.#request("GET", "/v1/agents"); }
+  /** Every agent, newest first: follows `response_metadata.next_cursor` through the pages. */
+  async listAgents() {
+    const agents = [];
+    let cursor = "";
+    do {
+      const query = new URLSearchParams({ limit: "200" });
+      if (cursor) query.set("cursor", cursor);
+      const page = await this.#request("GET", `/v1/agents?${query}`);
+      agents.push(...page.agents);
+      cursor = page.has_more ? page.response_metadata.next_cursor : "";
+    } while (cursor);
+    return agents;
+  }
+
   getAgent(id) { return this.#request("GET", `/v1/agents/${encodeURIComponent(id)}`); }
   createAgent(body) { return this.#request("POST", "/v1/agents", body); }
   updateAgent(id, body) { return this.#request("PUT", `/v1/agents/${encodeURIComponent(id)}`, body); }
@@ -58,11 +72,8 @@ function describeFailure(status, payload) {
   }
   if (status === 404) return new ApiError("That agent no longer exists (it may have been deleted).", { status });
   if (status === 413) return new ApiError("The request is too large for this server.", { status });
-  if (status === 422 && Array.isArray(detail)) {
-    const fields = detail.map((item) => ({
-      param: (item.loc || []).filter((part) => part !== "body" && part !== "query").join("."),
-      message: item.msg || String(item.type || "invalid"),
-    }));
+  if (status === 422 && Array.isArray(payload?.errors)) {
+    const fields = payload.errors.map((item) => ({ param: item.param || "", message: item.message || "invalid" }));
     const lines = fields.map((f) => (f.param ? `${f.param}: ${f.message}` : f.message));
     return new ApiError(`Please fix: ${lines.join("; ")}`, { status, fields });
   }
