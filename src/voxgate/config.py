@@ -62,7 +62,17 @@ class Settings(BaseSettings):
     """On SIGTERM: how long replies in flight may finish before the remaining sessions are checkpointed
     and closed with 1012 (resumable on another instance)."""
 
+    http_idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A connection that has not sent a complete HTTP request head (a new one, or an idle keep-alive one)
+    within this many seconds is closed: slow or silent clients cannot hold sockets open."""
+
     # --- realtime -----------------------------------------------------------------------------
+    configure_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A realtime connection that has no accepted ``session.update``/``session.resume`` this many seconds
+    after it opened gets ``session_expired`` and close 1008 (it gives back its session slot)."""
+    slow_consumer_seconds: float = Field(default=10.0, gt=0)
+    """How long one send to a ``/v1/ws`` client may wait for the client to read before the server closes
+    the connection with 1008 ``slow_consumer``."""
     resume_grace_seconds: float = 30.0
     agent_ready_timeout_seconds: float = 10.0
     max_session_duration_seconds: int = 10_800

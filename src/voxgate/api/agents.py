@@ -28,6 +28,7 @@ from voxgate.api.rest_errors import (
 )
 from voxgate.config import Settings
 from voxgate.protocol.config import AgentCreate, AgentListItem, AgentRecord, AgentUpdate
+from voxgate.protocol.frame_limits import nesting_refusal
 from voxgate.store import AgentDocumentError, Principal, Store
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -182,6 +183,8 @@ async def _read_json_object(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise malformed_json("the request body is empty")
+    if (refusal := nesting_refusal(raw)) is not None:
+        raise malformed_json(refusal)
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from voxgate.outbound.forbidden_headers import header_is_forbidden
 from voxgate.protocol.config import (
     SECRET_MASK,
     AgentCreate,
@@ -121,7 +122,11 @@ def render_session_config(agent_id: str, document: Document, box: SecretBox) -> 
         http = stored.get("http")
         if http is not None:
             hosts.add((urlsplit(http["url"]).hostname or "").lower())
-            headers = [{"name": h["name"], "value": box.decrypt(h["value_enc"])} for h in http["headers"]]
+            headers = [
+                {"name": h["name"], "value": box.decrypt(h["value_enc"])}
+                for h in http["headers"]
+                if not header_is_forbidden(h["name"])  # stored before transport headers were refused
+            ]
             tool["http"] = {**http, "headers": headers}
         tools.append(tool)
     llm: list[dict[str, Any]] = []
@@ -229,6 +234,7 @@ def _public_tool(tool: dict[str, Any]) -> dict[str, Any]:
         headers = [
             {"name": h["name"], "value": SECRET_MASK, "last_set_at": h.get("last_set_at")}
             for h in http.get("headers", [])
+            if not header_is_forbidden(h["name"])
         ]
         public["http"] = {"url": http["url"], "http_method": http["http_method"], "headers": headers}
     return public
