@@ -109,7 +109,7 @@ class LiveServer:
         env.update(self.env)
         inherited = os.environ.get("PYTHONPATH")
         if "PYTHONPATH" in self.env and inherited:
-            # Keep the caller's path after the override: a checkout run with PYTHONPATH=src serves its own code.
+            # The caller's path after the override: a checkout run with PYTHONPATH=src serves its own code.
             env["PYTHONPATH"] = os.pathsep.join((self.env["PYTHONPATH"], inherited))
         return env
 

@@ -8,7 +8,8 @@ credential until it is redeemed or expires, so it must not reach a log file.
 - :class:`QuerySecretRedactionFilter` is a :class:`logging.Filter` that masks the value of every
   :data:`SECRET_QUERY_PARAMETERS` query parameter in a record's message and arguments (it never drops
   a record). A name matches in any case and in any percent-encoding (``?%74oken=``, ``?TOKEN=``), since
-  the server decodes names before it reads them. The record is changed in place, so every handler after it sees the masked text.
+  the server decodes names before it reads them. The record is changed in place, so every handler after
+  it sees the masked text.
 - :func:`redacting_log_config` is uvicorn's default logging configuration with that filter on each of
   its handlers; ``voxgate serve`` passes it to uvicorn (voxgate.lifecycle.run_server), which applies
   it in every worker process.
