@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     """How far ahead of real time a client's ``input.audio`` may run (a token bucket of audio seconds
     refilled by the wall clock); audio beyond it is dropped and announced with ``audio_rate_violation``."""
     http_tools_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Hosts (names or IPs) that server-side HTTP tools may call even though they are private/loopback,
-    and over plain http. Comma separated. Default: none (https and public addresses only)."""
+    """Hosts (names or IPs) that server-side HTTP tools and bring-your-own LLMs may call even though they
+    are private/loopback, and over plain http (voxgate.outbound.policy). Comma separated. Default: none
+    (https and public addresses only)."""
 
     # --- telephony (Twilio) ---------------------------------------------------------------------
     twilio_account_sid: str | None = None

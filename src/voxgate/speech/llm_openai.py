@@ -24,7 +24,7 @@ import openai
 from openai import AsyncOpenAI
 
 from voxgate.config import Settings
-from voxgate.outbound.policy import DestinationRefused, OutboundPolicy, outbound_client
+from voxgate.outbound.policy import DestinationRefused, OutboundPolicy, ResponseTooLarge, outbound_client
 from voxgate.speech.base import (
     ChatMessage,
     LanguageModelError,
@@ -159,6 +159,10 @@ class OpenAILLM:
                         if tool_delta.function is not None:
                             partial.name += tool_delta.function.name or ""
                             partial.arguments.append(tool_delta.function.arguments or "")
+        except DestinationRefused as exc:
+            raise LanguageModelError(f"the LLM at {self._client.base_url} may not be called: {exc}") from exc
+        except ResponseTooLarge as exc:
+            raise LanguageModelError(f"the LLM at {self._client.base_url} sent too much: {exc}") from exc
         except openai.APITimeoutError as exc:
             raise LanguageModelError(f"LLM at {self._client.base_url} timed out") from exc
         except openai.APIConnectionError as exc:
