@@ -62,7 +62,17 @@ class Settings(BaseSettings):
     """On SIGTERM: how long replies in flight may finish before the remaining sessions are checkpointed
     and closed with 1012 (resumable on another instance)."""
 
+    http_idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A connection that has not sent a complete HTTP request head (a new one, or an idle keep-alive one)
+    within this many seconds is closed: slow or silent clients cannot hold sockets open."""
+
     # --- realtime -----------------------------------------------------------------------------
+    configure_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A realtime connection that has no accepted ``session.update``/``session.resume`` this many seconds
+    after it opened gets ``session_expired`` and close 1008 (it gives back its session slot)."""
+    slow_consumer_seconds: float = Field(default=10.0, gt=0)
+    """How long one send to a ``/v1/ws`` client may wait for the client to read before the server closes
+    the connection with 1008 ``slow_consumer``."""
     resume_grace_seconds: float = 30.0
     agent_ready_timeout_seconds: float = 10.0
     max_session_duration_seconds: int = 10_800
@@ -73,8 +83,9 @@ class Settings(BaseSettings):
     """How far ahead of real time a client's ``input.audio`` may run (a token bucket of audio seconds
     refilled by the wall clock); audio beyond it is dropped and announced with ``audio_rate_violation``."""
     http_tools_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Hosts (names or IPs) that server-side HTTP tools may call even though they are private/loopback,
-    and over plain http. Comma separated. Default: none (https and public addresses only)."""
+    """Hosts (names or IPs) that server-side HTTP tools and bring-your-own LLMs may call even though they
+    are private/loopback, and over plain http (voxgate.outbound.policy). Comma separated. Default: none
+    (https and public addresses only)."""
 
     # --- telephony (Twilio) ---------------------------------------------------------------------
     twilio_account_sid: str | None = None

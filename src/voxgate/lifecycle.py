@@ -318,6 +318,7 @@ def run_server(settings: Settings, workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT (then drain, see :func:`start_instance`)."""
     import uvicorn
 
+    from voxgate.api.connection_deadlines import uvicorn_connection_options
     from voxgate.api.log_redaction import redacting_log_config
 
     problem = workers_problem(settings, workers)
@@ -330,6 +331,7 @@ def run_server(settings: Settings, workers: int = 1) -> None:
         "log_config": _with_voxgate_logger(redacting_log_config(), settings.log_level),
         "lifespan": "on",
         "timeout_graceful_shutdown": AFTER_DRAIN_SECONDS,
+        **uvicorn_connection_options(settings),
     }
     if workers == 1:
         from voxgate.api.app import create_app

@@ -37,6 +37,22 @@ def _http_tool(url: str, headers: list[dict[str, Any]] | None = None) -> dict[st
     return agent_body(tools=[{"name": "t", "http": {"url": url, "headers": headers or []}}])
 
 
+def _byo_llm(base_url: str) -> dict[str, Any]:
+    return agent_body(llm=[{"base_url": base_url, "model": "m", "api_key": "k"}])
+
+
+PRIVATE_URLS = (
+    "https://127.0.0.1/", "https://10.0.0.1/", "https://169.254.169.254/", "https://[::1]/",
+    "https://[::ffff:127.0.0.1]/", "https://[::ffff:a9fe:a9fe]/", "https://2130706433/", "https://0177.0.0.1/",
+    "https://0x7f.1/", "https://127.1/", "https://localhost./", "https://0.0.0.0/", "https://[fd00:ec2::254]/",
+    "https://[64:ff9b::a00:1]/", "https://metadata.google.internal/",
+)  # fmt: skip
+"""Literal private destinations in the spellings a resolver accepts (SSRF, issue #19 item 2)."""
+TRANSPORT_HEADERS = ("Host", "Content-Length", "transfer-encoding", "Connection", "Upgrade", "Keep-Alive",
+                     "TE", "Trailer", "Proxy-Authorization")  # fmt: skip
+"""Headers of the HTTP transport that a tool may not set (issue #19 item 9)."""
+
+
 def _locs(body: dict[str, Any]) -> list[list[Any]]:
     return [item["loc"] for item in body["detail"]]
 
@@ -83,6 +99,10 @@ def test_malformed_json_is_400(isolated: httpx.Client, raw: bytes, method: str) 
         (agent_body(llm=[{"base_url": "http://x.example.com", "model": "m", "api_key": "k"}]),
          ["body", "llm", 0, "base_url"]),
         (agent_body(llm=[{"base_url": "https://a.example.com", "model": "m"}] * 2), ["body", "llm"]),
+        *[(_byo_llm(url), ["body", "llm", 0, "base_url"]) for url in PRIVATE_URLS],
+        *[(_http_tool(url + "x"), ["body", "tools", 0, "http", "url"]) for url in PRIVATE_URLS],
+        *[(_http_tool("https://a.example.com", [{"name": name, "value": "1"}]),
+           ["body", "tools", 0, "http", "headers", 0, "name"]) for name in TRANSPORT_HEADERS],
         (agent_body(system_prompt="x" * 100_001), ["body", "system_prompt"]),
         (agent_body(name="bad\u0000name"), ["body", "name"]),
         ([agent_body()], ["body"]),
@@ -96,6 +116,18 @@ def test_invalid_bodies_are_422_naming_the_field(isolated: httpx.Client, body: A
     assert loc in _locs(result), result
     assert all({"loc", "msg", "type"} <= set(item) for item in result["detail"])
     assert result["errors"] and (result["param"] or "") == param_of(result["detail"][0]["loc"])
+    assert isolated.get("/v1/agents").json()["agents"] == []
+
+
+def test_deeply_nested_body_is_400_before_parsing(isolated: httpx.Client) -> None:
+    """A valid agent whose tool schema nests 200 levels: refused before parsing, never stored or a 500."""
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(200):
+        schema = {"type": "object", "properties": {"x": schema}}
+    body = agent_body(tools=[{"name": "t", "parameters": schema}])
+    response = isolated.post("/v1/agents", json=body)
+    result = _assert_error_shape(response, 400, "invalid_request")
+    assert "nested deeper than" in result["message"]
     assert isolated.get("/v1/agents").json()["agents"] == []
 
 

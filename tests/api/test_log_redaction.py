@@ -41,6 +41,10 @@ WS_TIMEOUT_SECONDS = 15
         ),
         ("/v1/ws?token=", "/v1/ws?token=***"),
         ("/v1/ws?token=a#frag", "/v1/ws?token=***#frag"),
+        ("/v1/ws?%74oken=abc", "/v1/ws?%74oken=***"),
+        ("/v1/ws?x=1&TOKEN=abc", "/v1/ws?x=1&TOKEN=***"),
+        ("/v1/ws?%54o%6Ben=abc&y=2", "/v1/ws?%54o%6Ben=***&y=2"),
+        ("/v1/ws?to+ken=abc&%74okens=def", "/v1/ws?to+ken=abc&%74okens=def"),
         # Not a query parameter named token: left alone.
         ("/v1/token?expires_in_seconds=60", "/v1/token?expires_in_seconds=60"),
         ("/v1/ws?my_token=abc&tokens=def", "/v1/ws?my_token=abc&tokens=def"),
@@ -146,6 +150,22 @@ def test_server_log_masks_tokens(server: LiveServer) -> None:
     assert '"GET /v1/agents?token=*** HTTP/1.1" 401' in log
     assert "/twilio/media?token=***" in log
     assert '"GET /v1/token?expires_in_seconds=60 HTTP/1.1" 200' in log
+
+
+def test_server_log_masks_percent_encoded_token_names(server: LiveServer) -> None:
+    """``?%74oken=`` is ``?token=`` to the server (it authenticates), so the log masks it the same way."""
+    with server.client() as rest:
+        encoded = mint_token(rest)
+        upper = mint_token(rest)
+    open_and_end_session(f"{server.ws_url}?%74oken={encoded}")
+    with httpx.Client(base_url=server.base_url, timeout=15) as anonymous:
+        assert anonymous.get(f"/v1/agents?To%4BEN={upper}").status_code == 401
+    server.stop()  # every line written and flushed
+
+    log = server.log_text()
+    assert encoded not in log and upper not in log
+    assert '"WebSocket /v1/ws?%74oken=***" [accepted]' in log
+    assert '"GET /v1/agents?To%4BEN=*** HTTP/1.1" 401' in log
 
 
 def start_workers(server: LiveServer, workers: int) -> subprocess.Popen[bytes]:

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from voxgate.config import Settings
+from voxgate.outbound.policy import OutboundPolicy
 from voxgate.speech.base import (
     ChatMessage,
     LanguageModelError,
@@ -240,12 +241,33 @@ async def test_chat_tool_call_deltas_are_accumulated(server: tuple[str, Recorder
     await llm.aclose()
 
 
-async def test_chat_http_error_is_a_language_model_error(server: tuple[str, Recorder]) -> None:
+async def test_a_byo_endpoint_streams_through_the_outbound_policy(server: tuple[str, Recorder]) -> None:
+    """The agent's own endpoint goes through the policy client: allowed, it streams as usual; not allowed
+    (a loopback address, no operator exception), nothing is sent."""
+    base_url, recorder = server
+    allowed = OpenAILLM.for_endpoint(base_url, "test-model", policy=OutboundPolicy.allowing(["127.0.0.1"]))
+    events = [event async for event in allowed.stream([ChatMessage("user", "Weather?")])]
+    assert TextDelta("Let me check") in events
+    await allowed.aclose()
+    sent = len(recorder.requests)
+    refused = OpenAILLM.for_endpoint(base_url, "test-model", policy=OutboundPolicy())
+    with pytest.raises(LanguageModelError, match="may not be called: the URL must use https"):
+        async for _ in refused.stream([ChatMessage("user", "Weather?")]):
+            pass
+    await refused.aclose()
+    assert len(recorder.requests) == sent
+
+
+async def test_chat_http_error_is_a_language_model_error(
+    server: tuple[str, Recorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The error names the status; the server's answer (it may echo anything) goes to the log only."""
     base_url, _ = server
     llm = OpenAILLM.for_endpoint(base_url, "missing-model", "sk-test")
-    with pytest.raises(LanguageModelError, match=r"HTTP 404.*missing-model"):
+    with pytest.raises(LanguageModelError, match=r"HTTP 404$"):
         async for _ in llm.stream([ChatMessage("user", "hi")]):
             pass
+    assert "missing-model" in caplog.text
 
 
 async def test_unreachable_and_silent_servers(tmp_path: Path) -> None:

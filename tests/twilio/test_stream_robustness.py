@@ -92,3 +92,23 @@ async def test_a_stream_that_never_starts_is_closed(phone_server: PhoneServer) -
         assert peer.connection.close_code == 1008
     finally:
         await peer.close()
+
+
+async def test_a_deeply_nested_frame_is_dropped_and_the_call_goes_on(
+    phone_server: PhoneServer, dial: Dial
+) -> None:
+    """~2 KB nested ~1000 deep used to raise RecursionError in the parser and hang up the call."""
+    agent_id = phone_server.create_agent(input=PCMU, output=PCMU)
+    url, parameters = phone_server.answer(agent_id)
+    peer = await SimulatedTwilio.dial(url)
+    try:
+        await peer.start(parameters)
+        await peer.send('{"event": "media", "media": ' + "[" * 1000 + "]" * 1000 + "}")
+        await peer.send("[" * 5000)
+        await peer.say(phrase_audio("hello there"))
+        await peer.wait_until(lambda: peer.played_ms >= 4 * MS_PER_WORD - 1)
+        assert not peer.closed.is_set() and not peer.bad_outbound
+    finally:
+        await peer.close()
+    log = phone_server.server.log_text()
+    assert "nested deeper than 32 levels" in log and "Traceback" not in log

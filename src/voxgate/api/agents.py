@@ -29,6 +29,7 @@ from voxgate.api.rest_errors import (
 )
 from voxgate.config import Settings
 from voxgate.protocol.agents import AgentCreate, AgentRecord, AgentUpdate
+from voxgate.protocol.frame_limits import nesting_refusal
 from voxgate.store import AgentDocumentError, Principal, Store
 from voxgate.store.paging import InvalidCursor
 
@@ -198,6 +199,8 @@ async def _read_json_object(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise malformed_json("the request body is empty")
+    if (refusal := nesting_refusal(raw)) is not None:
+        raise malformed_json(refusal)
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:

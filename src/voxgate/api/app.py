@@ -27,6 +27,7 @@ from pydantic.json_schema import models_json_schema
 from voxgate import __version__
 from voxgate.api.agents import REQUEST_BODY_MODELS
 from voxgate.api.body_limit import BodySizeLimitMiddleware
+from voxgate.api.json_depth import install_recursion_guard
 from voxgate.api.request_ids import RequestIdMiddleware
 from voxgate.api.rest_errors import install_error_handlers
 from voxgate.config import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     install_error_handlers(app)
+    install_recursion_guard(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer carries the id
     app.openapi = lambda: _openapi_with_request_bodies(app)  # type: ignore[method-assign]

@@ -7,7 +7,9 @@ credential until it is redeemed or expires, so it must not reach a log file.
 
 - :class:`QuerySecretRedactionFilter` is a :class:`logging.Filter` that masks the value of every
   :data:`SECRET_QUERY_PARAMETERS` query parameter in a record's message and arguments (it never drops
-  a record). The record is changed in place, so every handler after it sees the masked text.
+  a record). A name matches in any case and in any percent-encoding (``?%74oken=``, ``?TOKEN=``), since
+  the server decodes names before it reads them. The record is changed in place, so every handler after
+  it sees the masked text.
 - :func:`redacting_log_config` is uvicorn's default logging configuration with that filter on each of
   its handlers; ``voxgate serve`` passes it to uvicorn (voxgate.lifecycle.run_server), which applies
   it in every worker process.
@@ -20,21 +22,27 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 SECRET_QUERY_PARAMETERS: tuple[str, ...] = ("token",)
 """Query parameters whose values are credentials."""
 MASK = "***"
 FILTER_NAME = "voxgate_redact_query_secrets"
 
-_SECRET_PARAMETER = re.compile(
-    r"(?P<name>[?&;](?:" + "|".join(map(re.escape, SECRET_QUERY_PARAMETERS)) + r")=)(?P<value>[^&;#\s\"']*)",
-    re.IGNORECASE,
-)
+_QUERY_PARAMETER = re.compile(r"(?P<name>[?&;](?P<key>[^=&;#\s\"']+)=)(?P<value>[^&;#\s\"']*)")
+
+
+def _is_secret(key: str) -> bool:
+    """Whether a parameter name means a secret once decoded as the server decodes it (``%74oken``,
+    ``TOKEN``, ``tok%65n`` are all ``token`` to a reader that folds case)."""
+    return unquote_plus(key).strip().lower() in SECRET_QUERY_PARAMETERS
 
 
 def redact_query_secrets(text: str) -> str:
     """``text`` with the value of each secret query parameter replaced by :data:`MASK`."""
-    return _SECRET_PARAMETER.sub(lambda match: match["name"] + MASK, text)
+    return _QUERY_PARAMETER.sub(
+        lambda match: match["name"] + MASK if _is_secret(match["key"]) else match.group(0), text
+    )
 
 
 def _redacted(value: object) -> object:

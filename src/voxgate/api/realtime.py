@@ -21,6 +21,7 @@ from voxgate import observability
 from voxgate.api.draining import session_drain
 from voxgate.api.realtime_auth import RealtimeGrant, authenticate_realtime, resume_token_signer
 from voxgate.api.session_slots import SessionSlot, session_slots
+from voxgate.api.slow_consumer import SLOW_CONSUMER, SlowConsumer, close_slow_consumer, send_text_within
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
 from voxgate.conversation.session import (
@@ -29,6 +30,7 @@ from voxgate.conversation.session import (
     SinkClosed,
     TransportClosed,
 )
+from voxgate.outbound.policy import OutboundPolicy
 from voxgate.protocol.config import LLMEndpoint, SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
 from voxgate.protocol.events import (
@@ -38,6 +40,7 @@ from voxgate.protocol.events import (
     parse_client_event,
     session_error,
 )
+from voxgate.protocol.frame_limits import nesting_refusal
 from voxgate.speech.base import LanguageModel, SpeechStack
 from voxgate.store.checkpoints import CheckpointStore, MemoryCheckpointStore
 
@@ -51,20 +54,25 @@ CLOSE_AT_CONNECT = CloseCode.POLICY_VIOLATION
 
 
 class WebSocketSink:
-    """Serialises events onto one WebSocket (one writer at a time)."""
+    """Serialises events onto one WebSocket (one writer at a time). A send that waits more than
+    ``stall_seconds`` for the client to read marks it a slow consumer (:mod:`voxgate.api.slow_consumer`)."""
 
     def __init__(
         self,
         websocket: WebSocket,
         on_event: Callable[[ServerEvent], None] | None = None,
         on_close: Callable[[], None] | None = None,
+        *,
+        stall_seconds: float = 10.0,
     ) -> None:
         """``on_close`` runs once, before the close frame is sent (the session is over by then)."""
         self._websocket = websocket
         self._lock = asyncio.Lock()
         self._on_event = on_event
         self._on_close = on_close
+        self._stall_seconds = stall_seconds
         self.closed = False
+        self.slow_consumer = False
 
     async def send(self, event: ServerEvent) -> None:
         if self.closed:
@@ -74,17 +82,25 @@ class WebSocketSink:
         payload = event.to_json()
         async with self._lock:
             try:
-                await self._websocket.send_text(payload)
+                await send_text_within(self._websocket, payload, self._stall_seconds)
+            except SlowConsumer as exc:
+                self.slow_consumer = self.closed = True
+                self._release()
+                raise SinkClosed() from exc
             except Exception as exc:  # disconnects surface as several exception types
                 self.closed = True
                 raise SinkClosed() from exc
+
+    def _release(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
 
     async def close(self, code: int, reason: str = "") -> None:
         if self.closed:
             return
         self.closed = True
-        if self._on_close is not None:
-            self._on_close()
+        self._release()
         async with self._lock:
             with contextlib.suppress(Exception):
                 await self._websocket.close(code=code, reason=reason)
@@ -106,10 +122,16 @@ def http_tool_runner(state: Any, settings: Settings) -> HttpToolRunner:
     return runner  # type: ignore[no-any-return]
 
 
-def _build_byo_llm(endpoint: LLMEndpoint) -> LanguageModel:
-    from voxgate.speech.llm_openai import OpenAILLM
+def _byo_llm_builder(settings: Settings) -> Callable[[LLMEndpoint], LanguageModel]:
+    """Builds an agent's bring-your-own LLM client under the server's outbound-URL policy."""
+    policy = OutboundPolicy.allowing(settings.http_tools_allowed_hosts)
 
-    return OpenAILLM.for_endpoint(endpoint.base_url, endpoint.model, endpoint.api_key)
+    def build(endpoint: LLMEndpoint) -> LanguageModel:
+        from voxgate.speech.llm_openai import OpenAILLM
+
+        return OpenAILLM.for_endpoint(endpoint.base_url, endpoint.model, endpoint.api_key, policy=policy)
+
+    return build
 
 
 async def _reject(websocket: WebSocket, code: ErrorCode, message: str, close: CloseCode) -> None:
@@ -144,7 +166,7 @@ def session_dependencies(
         project_id=project_id,
         max_duration_seconds=max_seconds,
         http_tools=http_tool_runner(state, settings),
-        build_llm=_build_byo_llm,
+        build_llm=_byo_llm_builder(settings),
         resume_tokens=resume_token_signer(state, settings),
         resume_only=resume_only,
     )
@@ -194,7 +216,12 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: Sess
     state = websocket.app.state
     drain = session_drain(state)
     meter = observability.SessionMeter(identity.project_id)
-    sink = WebSocketSink(websocket, on_event=meter.on_event, on_close=slot.release)
+    sink = WebSocketSink(
+        websocket,
+        on_event=meter.on_event,
+        on_close=slot.release,
+        stall_seconds=state.settings.slow_consumer_seconds,
+    )
     deps = session_dependencies(
         websocket, identity.project_id, identity.max_session_seconds, resume_only=identity.resume_only
     )
@@ -207,7 +234,10 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: Sess
         await session_task
         drain.release(sink)
         meter.close()
-        if websocket.client_state is WebSocketState.CONNECTED and not sink.closed:
+        if sink.slow_consumer:
+            observability.count_session_error(SLOW_CONSUMER)
+            await close_slow_consumer(websocket)
+        elif websocket.client_state is WebSocketState.CONNECTED and not sink.closed:
             with contextlib.suppress(Exception):
                 await websocket.close(code=CloseCode.NORMAL)
 
@@ -215,8 +245,14 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: Sess
 async def _pump(
     websocket: WebSocket, session: Session, session_task: asyncio.Task[None], max_bytes: int
 ) -> None:
-    """Read frames until the client goes away or the session ends."""
+    """Read frames until the client goes away or the session ends. A frame is read only while the session's
+    queue has room (the rest wait in the client's socket), so a busy or blocked session bounds the backlog."""
     while not session_task.done():
+        room = asyncio.ensure_future(session.queue.wait_for_room())
+        await asyncio.wait((room, session_task), return_when=asyncio.FIRST_COMPLETED)
+        if not room.done():
+            room.cancel()
+            return
         receive = asyncio.ensure_future(websocket.receive())
         done, _ = await asyncio.wait((receive, session_task), return_when=asyncio.FIRST_COMPLETED)
         if receive not in done:
@@ -240,6 +276,8 @@ def frame_to_input(text: str | None, max_bytes: int) -> AnyClientEvent | Protoco
         return ProtocolError(ErrorCode.INVALID_FORMAT, "binary frames are not supported; send JSON text")
     if len(text) > max_bytes:
         return ProtocolError(ErrorCode.INVALID_FORMAT, f"message larger than {max_bytes} bytes")
+    if (refusal := nesting_refusal(text)) is not None:
+        return ProtocolError(ErrorCode.INVALID_FORMAT, f"message refused: {refusal}")
     try:
         return parse_client_event(text)
     except ProtocolError as error:

@@ -2,10 +2,11 @@
 
 Request construction: GET/DELETE put every argument in the query string (values as strings, ``null``
 dropped, arrays/objects JSON-encoded), POST/PUT/PATCH send the arguments object as JSON. The stored
-headers are sent as they are. Redirects are not followed, the response body given to the model is
-capped at 8 KiB, and the destination must be ``https`` on a public address: the host is resolved and
-every address it resolves to is checked, unless the operator listed the host in
-``settings.http_tools_allowed_hosts`` (then plain ``http`` and private addresses are fine).
+headers are sent as they are, except transport headers (:mod:`voxgate.outbound.forbidden_headers`), which
+are dropped. The destination rules are the shared outbound policy (:mod:`voxgate.outbound.policy`): ``https``
+on a public address, checked when the connection is made and pinned to the checked address, unless the
+operator listed the host in ``settings.http_tools_allowed_hosts`` (then plain ``http`` and private
+addresses are fine); redirects are not followed; the response body given to the model is capped at 8 KiB.
 
 Nothing here raises for a failed call: timeouts, refused destinations and non-2xx answers become a short
 error text the model can recover from.
@@ -14,25 +15,23 @@ error text the model can recover from.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import socket
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from voxgate.conversation.ledger import tool_error_text
+from voxgate.outbound.forbidden_headers import header_is_forbidden
+from voxgate.outbound.policy import DestinationRefused, OutboundPolicy, outbound_client
 from voxgate.protocol.config import HttpSpec
+
+logger = logging.getLogger(__name__)
 
 RESPONSE_CAP_BYTES = 8 * 1024
 QUERY_METHODS = frozenset({"GET", "DELETE"})
-
-
-class DestinationRefused(Exception):
-    """The URL is not allowed (scheme, private address, unresolvable host)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,44 +56,25 @@ def query_params(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(str(k), _query_value(v)) for k, v in arguments.items() if v is not None]
 
 
-def _address_is_public(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 async def check_destination(url: str, allowed_hosts: Collection[str]) -> None:
-    """Raise :class:`DestinationRefused` unless ``url`` may be called."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise DestinationRefused("the tool URL has no host")
-    if host in {h.lower() for h in allowed_hosts}:
-        if parts.scheme not in ("http", "https"):
-            raise DestinationRefused("the tool URL must use http or https")
-        return
-    if parts.scheme != "https":
-        raise DestinationRefused("the tool URL must use https")
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise DestinationRefused(f"the tool host '{host}' does not resolve") from exc
-    addresses = {str(info[4][0]) for info in infos}
-    if not addresses:
-        raise DestinationRefused(f"the tool host '{host}' does not resolve")
-    private = sorted(a for a in addresses if not _address_is_public(a))
-    if private:
-        raise DestinationRefused(f"the tool host '{host}' resolves to a non-public address")
+    """Raise :class:`DestinationRefused` unless ``url`` may be called (the shared outbound policy)."""
+    await OutboundPolicy.allowing(allowed_hosts).check_destination(url)
+
+
+def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` without transport headers (stored before they were refused at validation)."""
+    kept = {name: value for name, value in headers.items() if not header_is_forbidden(name)}
+    if len(kept) != len(headers):
+        dropped = sorted(set(headers) - set(kept))
+        logger.warning("dropped transport headers from an HTTP tool request: %s", dropped)
+    return kept
 
 
 def build_request(
     client: httpx.AsyncClient, spec: HttpSpec, arguments: Mapping[str, Any], headers: Mapping[str, str]
 ) -> httpx.Request:
     method = spec.http_method
+    headers = sendable_headers(headers)
     if method in QUERY_METHODS:
         url = httpx.URL(spec.url)
         params = list(url.params.multi_items()) + query_params(arguments)
@@ -125,8 +105,7 @@ class HttpToolRunner:
     def __init__(
         self, allowed_hosts: Collection[str] = (), *, transport: httpx.AsyncBaseTransport | None = None
     ):
-        self._allowed_hosts = tuple(allowed_hosts)
-        self._client = httpx.AsyncClient(follow_redirects=False, transport=transport, trust_env=False)
+        self._client = outbound_client(OutboundPolicy.allowing(allowed_hosts), transport=transport)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -141,7 +120,6 @@ class HttpToolRunner:
     ) -> HttpToolOutcome:
         try:
             async with asyncio.timeout(timeout_seconds):
-                await check_destination(spec.url, self._allowed_hosts)
                 request = build_request(self._client, spec, arguments, headers)
                 request.extensions["timeout"] = httpx.Timeout(timeout_seconds).as_dict()
                 response = await self._client.send(request, stream=True)

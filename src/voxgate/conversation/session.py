@@ -43,6 +43,7 @@ from voxgate.conversation.floor import (
     StartReply,
 )
 from voxgate.conversation.http_tools import HttpToolOutcome, HttpToolRunner
+from voxgate.conversation.input_queue import SessionInputQueue
 from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.loop_stalls import StallCredit, loop_heartbeat
@@ -203,6 +204,12 @@ class _DurationExceeded:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _ConfigureDeadline:
+    """The configuration deadline passed: ends the connection unless a session.update or session.resume
+    was accepted (the items before this one in the queue were handled first)."""
+
+
 SessionInput = AnyClientEvent | ProtocolError | TransportClosed | TurnTaskResult | Any
 
 
@@ -246,7 +253,7 @@ class Session:
     def __init__(self, deps: SessionDependencies, sink: EventSink) -> None:
         self.deps = deps
         self.sink = sink
-        self.queue: asyncio.Queue[SessionInput] = asyncio.Queue()
+        self.queue = SessionInputQueue()
         self.phase = Phase.CONNECTED
         self.session_id: str | None = None
         self.config = SessionConfig()
@@ -263,8 +270,11 @@ class Session:
         """Tool-call deadlines (``ToolCalls`` decides them, the driver keeps the timers)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._duration_timer: asyncio.TimerHandle | None = None
+        self._configure_timer: asyncio.TimerHandle | None = None
         self._decoder: tuple[str, StreamResampler] | None = None
         self._started_at = time.time()
+        self._cap_from = self._started_at
+        """When the duration cap started counting: this connection's start, or a resumed session's."""
         self._audio_seconds = 0.0
         self._last_audio = time.monotonic()
         self._last_gap_report = 0.0
@@ -301,6 +311,7 @@ class Session:
         return self.tool_calls.hold
 
     async def run(self) -> None:
+        self._arm_deadlines()
         try:
             while self.phase is not Phase.ENDED:
                 item = await self.queue.get()
@@ -349,6 +360,13 @@ class Session:
             await self._on_http_tool_done(item)
         elif isinstance(item, _DurationExceeded):
             await self._terminate(ErrorCode.SESSION_EXPIRED, "the maximum session duration was reached")
+        elif isinstance(item, _ConfigureDeadline):
+            if self.phase is Phase.CONNECTED:
+                seconds = self.deps.settings.configure_timeout_seconds
+                await self._terminate(
+                    ErrorCode.SESSION_EXPIRED,
+                    f"no session.update or session.resume was accepted within {seconds:g} s of connecting",
+                )
         elif isinstance(item, SessionUpdate):
             if self.phase is Phase.CONNECTED and self.deps.resume_only is not None:
                 await self._error(
@@ -573,12 +591,10 @@ class Session:
     async def _become_ready(self) -> None:
         assert self.session_id is not None
         self.phase = Phase.READY
-        remaining = self.deps.max_duration_seconds - (time.time() - self._started_at)
-        loop = asyncio.get_running_loop()
-        self._duration_timer = loop.call_later(max(0.0, remaining), self.post, _DurationExceeded())
+        self._arm_duration_cap()  # again: a resumed session's cap may be lower
         self._spawn(self._watch_gaps(), "gap-watch")
         await self._checkpoint()
-        expires_at = int(self._started_at + self.deps.max_duration_seconds)
+        expires_at = int(self._cap_from + self.deps.max_duration_seconds)
         resume_token = self.deps.resume_tokens.issue(
             self.session_id,
             self.deps.project_id,
@@ -593,6 +609,20 @@ class Session:
             )
         )
         self._spawn(self._warm_llm(), "llm-warm")
+
+    def _arm_deadlines(self) -> None:
+        """Both count from the connection: the configuration deadline and the duration cap."""
+        loop = asyncio.get_running_loop()
+        seconds = self.deps.settings.configure_timeout_seconds
+        self._configure_timer = loop.call_later(seconds, self.post, _ConfigureDeadline())
+        self._arm_duration_cap()
+
+    def _arm_duration_cap(self) -> None:
+        if self._duration_timer is not None:
+            self._duration_timer.cancel()
+        remaining = self.deps.max_duration_seconds - (time.time() - self._cap_from)
+        loop = asyncio.get_running_loop()
+        self._duration_timer = loop.call_later(max(0.0, remaining), self.post, _DurationExceeded())
 
     async def _warm_llm(self, user_words: str | None = None, *, anticipate: bool = False) -> None:
         """Prefill the system prompt, tools and conversation so far while the greeting plays or the user
@@ -673,6 +703,7 @@ class Session:
         self.ledger = Ledger.from_dict(checkpoint.ledger)
         self.tool_calls = ToolCalls(self.ledger)
         self._started_at = checkpoint.started_at
+        self._cap_from = checkpoint.started_at
         self._audio_seconds = checkpoint.audio_seconds
         self.deps.max_duration_seconds = min(self.deps.max_duration_seconds, checkpoint.max_duration_seconds)
         await self._become_ready()
@@ -1184,8 +1215,9 @@ class Session:
                 if self.session_id is not None:
                     await self.deps.checkpoints.detach(self.session_id)
         self.phase = Phase.ENDED
-        if self._duration_timer is not None:
-            self._duration_timer.cancel()
+        for deadline in (self._duration_timer, self._configure_timer):
+            if deadline is not None:
+                deadline.cancel()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

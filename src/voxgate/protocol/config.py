@@ -11,12 +11,12 @@ validation context: ``Model.model_validate(data, context={"allowed_private_hosts
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from voxgate.outbound.forbidden_headers import forbidden_header_refusal
+from voxgate.outbound.policy import OutboundPolicy
 from voxgate.protocol.config_model import ConfigModel
 from voxgate.protocol.tool_extensions import MAX_DTMF_ARGUMENTS, DtmfCollectedArgument, ResponseInstructions
 from voxgate.protocol.voices import DEFAULT_VOICE, REMOVED_VOICES, is_known_voice
@@ -126,16 +126,18 @@ class HttpHeader(ConfigModel):
     last_set_at: str | None = None
     """Read-only; ignored on input so that a record read back can be sent again."""
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_transport_header(cls, name: str) -> str:
+        if (refusal := forbidden_header_refusal(name)) is not None:
+            raise ValueError(refusal)
+        return name
 
-def _host_is_private(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain") or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
+
+def _outbound_url_refusal(url: str, info: ValidationInfo) -> str | None:
+    """The shared outbound-URL rules (voxgate.outbound.policy), without DNS."""
+    allowed = (info.context or {}).get("allowed_private_hosts") or ()
+    return OutboundPolicy.allowing(allowed).url_refusal(url)
 
 
 class HttpSpec(ConfigModel):
@@ -156,19 +158,8 @@ class HttpSpec(ConfigModel):
     @field_validator("url")
     @classmethod
     def _url_allowed(cls, url: str, info: ValidationInfo) -> str:
-        parts = urlsplit(url)
-        allowed = {h.lower() for h in ((info.context or {}).get("allowed_private_hosts") or ())}
-        host = (parts.hostname or "").lower()
-        if not host:
-            raise ValueError("url must be an absolute URL with a host")
-        if host in allowed:
-            if parts.scheme not in ("https", "http"):
-                raise ValueError("url scheme must be https (or http for an operator-allowed host)")
-            return url
-        if parts.scheme != "https":
-            raise ValueError("url must use https")
-        if _host_is_private(host):
-            raise ValueError(f"url host '{host}' is not a public address")
+        if (refusal := _outbound_url_refusal(url, info)) is not None:
+            raise ValueError(f"url {refusal}")
         return url
 
 
@@ -231,13 +222,9 @@ class LLMEndpoint(ConfigModel):
 
     @field_validator("base_url")
     @classmethod
-    def _https(cls, url: str, info: ValidationInfo) -> str:
-        parts = urlsplit(url)
-        allowed = {h.lower() for h in ((info.context or {}).get("allowed_private_hosts") or ())}
-        if (parts.hostname or "").lower() in allowed and parts.scheme in ("http", "https"):
-            return url
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError("base_url must be an https URL")
+    def _outbound_allowed(cls, url: str, info: ValidationInfo) -> str:
+        if (refusal := _outbound_url_refusal(url, info)) is not None:
+            raise ValueError(f"base_url {refusal}")
         return url
 
 

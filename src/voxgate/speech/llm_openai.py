@@ -3,7 +3,12 @@
 Streams text deltas; tool calls arrive either as standard ``tool_calls`` deltas (accumulated by index)
 or, from servers such as ``llama_cpp.server`` that leave the model's own format alone, as JSON in
 ``content`` (parsed by :class:`ToolCallStreamParser`). Timeouts, connection failures and HTTP errors
-raise :class:`LanguageModelError`.
+raise :class:`LanguageModelError`, whose message never quotes the remote server's answer (it can reach the
+client): the server's error text is logged instead.
+
+A bring-your-own endpoint (:meth:`OpenAILLM.for_endpoint` with a policy) connects through the shared
+outbound policy (:mod:`voxgate.outbound.policy`): https, public addresses checked at connect time and
+pinned, no redirects, a bounded response.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 from openai import AsyncOpenAI
 
 from voxgate.config import Settings
+from voxgate.outbound.policy import DestinationRefused, OutboundPolicy, ResponseTooLarge, outbound_client
 from voxgate.speech.base import (
     ChatMessage,
     LanguageModelError,
@@ -31,6 +38,8 @@ from voxgate.speech.tool_call_parsing import ToolCallStreamParser, coerce_argume
 logger = logging.getLogger(__name__)
 
 _NO_KEY = "not-needed"  # local servers ignore the key, but the client insists on one
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Largest streamed answer read from a bring-your-own endpoint (a reply is a few KiB)."""
 
 
 @dataclass(slots=True)
@@ -73,6 +82,7 @@ class OpenAILLM:
         timeout_seconds: float = 30.0,
         temperature: float = 0.3,
         max_tokens: int = 300,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url or (settings.openai_base_url if settings else None)
         self.model = model or (settings.openai_llm_model if settings else None)
@@ -82,15 +92,35 @@ class OpenAILLM:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._client = AsyncOpenAI(
-            base_url=self.base_url, api_key=key, timeout=timeout_seconds, max_retries=0
+            base_url=self.base_url,
+            api_key=key,
+            timeout=timeout_seconds,
+            max_retries=0,
+            http_client=http_client,
         )
 
     @classmethod
     def for_endpoint(
-        cls, base_url: str, model: str, api_key: str | None = None, *, timeout_seconds: float = 30.0
+        cls,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        timeout_seconds: float = 30.0,
+        policy: OutboundPolicy | None = None,
     ) -> OpenAILLM:
-        """The provider for an agent's bring-your-own ``llm`` entry (``{base_url, model, api_key}``)."""
-        return cls(base_url=base_url, model=model, api_key=api_key, timeout_seconds=timeout_seconds)
+        """The provider for an agent's bring-your-own ``llm`` entry (``{base_url, model, api_key}``).
+        The server always passes its outbound ``policy``; without one the endpoint is trusted as it is."""
+        client = None
+        if policy is not None:
+            client = outbound_client(policy, max_response_bytes=MAX_RESPONSE_BYTES, timeout=timeout_seconds)
+        return cls(
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            timeout_seconds=timeout_seconds,
+            http_client=client,
+        )
 
     async def stream(
         self,
@@ -129,16 +159,28 @@ class OpenAILLM:
                         if tool_delta.function is not None:
                             partial.name += tool_delta.function.name or ""
                             partial.arguments.append(tool_delta.function.arguments or "")
+        except DestinationRefused as exc:
+            raise LanguageModelError(f"the LLM at {self._client.base_url} may not be called: {exc}") from exc
+        except ResponseTooLarge as exc:
+            raise LanguageModelError(f"the LLM at {self._client.base_url} sent too much: {exc}") from exc
         except openai.APITimeoutError as exc:
             raise LanguageModelError(f"LLM at {self._client.base_url} timed out") from exc
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, DestinationRefused):
+                raise LanguageModelError(
+                    f"the LLM at {self._client.base_url} may not be called: {exc.__cause__}"
+                ) from exc
             raise LanguageModelError(f"cannot reach the LLM at {self._client.base_url}: {exc}") from exc
         except openai.APIStatusError as exc:
+            logger.warning(
+                "LLM at %s answered HTTP %s: %s", self._client.base_url, exc.status_code, _error_detail(exc)
+            )
             raise LanguageModelError(
-                f"LLM at {self._client.base_url} answered HTTP {exc.status_code}: {_error_detail(exc)}"
+                f"LLM at {self._client.base_url} answered HTTP {exc.status_code}"
             ) from exc
         except openai.OpenAIError as exc:
-            raise LanguageModelError(f"LLM request failed: {exc}") from exc
+            logger.warning("LLM request to %s failed: %s", self._client.base_url, exc)
+            raise LanguageModelError(f"LLM request to {self._client.base_url} failed") from exc
         for event in parser.finish() if parser else []:
             yield event
         for index in sorted(partial_calls):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from voxgate.outbound.forbidden_headers import header_is_forbidden
 from voxgate.protocol.config import SECRET_MASK, HttpHeader, HttpSpec
 from voxgate.store.document_errors import AgentDocumentError, Loc
 from voxgate.store.secret_box import SecretBox
@@ -36,13 +37,18 @@ def public_http(http: dict[str, Any]) -> dict[str, Any]:
         {**{k: v for k, v in h.items() if k not in ("value_enc", "last_set_at")},
          "name": h["name"], "last_set_at": h.get("last_set_at")}
         for h in http.get("headers", [])
+        if not header_is_forbidden(h["name"])  # stored before transport headers were refused
     ]  # fmt: skip
     return {**{k: v for k, v in http.items() if k != "headers"}, "headers": headers}
 
 
 def decrypted_http(http: dict[str, Any], box: SecretBox) -> dict[str, Any]:
     """A stored ``http`` object with header values decrypted, for the engine only."""
-    headers = [{"name": h["name"], "value": box.decrypt(h["value_enc"])} for h in http.get("headers", [])]
+    headers = [
+        {"name": h["name"], "value": box.decrypt(h["value_enc"])}
+        for h in http.get("headers", [])
+        if not header_is_forbidden(h["name"])
+    ]
     return {**http, "headers": headers}
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from voxgate.protocol.frame_limits import nesting_refusal
+
 MULAW_ENCODING = "audio/x-mulaw"
 MULAW_SAMPLE_RATE = 8000
 MULAW_BYTES_PER_MS = MULAW_SAMPLE_RATE // 1000
@@ -111,6 +113,8 @@ _KNOWN_EVENTS = frozenset({"connected", "start", "media", "mark", "dtmf", "stop"
 
 def parse_inbound(text: str) -> InboundMessage:
     """One text frame from Twilio as a typed message; raises :class:`StreamFrameError`."""
+    if (refusal := nesting_refusal(text)) is not None:
+        raise StreamFrameError(refusal)
     try:
         raw = json.loads(text)
     except ValueError as exc:
