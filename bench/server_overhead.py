@@ -29,7 +29,8 @@ from tests import doubles
 from voxgate.audio.codecs import encode_audio
 from voxgate.audio.resample import resample, to_int16
 from voxgate.config import Settings
-from voxgate.conversation.session import Session, SessionDependencies, TransportClosed
+from voxgate.conversation.dependencies import SessionDependencies, TransportClosed
+from voxgate.conversation.session import Session
 from voxgate.protocol.events import InputAudio, ServerEvent, SessionUpdate
 from voxgate.speech.base import PcmAudio, SpeechStack
 from voxgate.store.checkpoints import MemoryCheckpointStore
@@ -163,7 +164,7 @@ async def input_cpu(frame_count: int, data_dir: Path) -> tuple[list[float], floa
     cpu_start = time.process_time()
     for frame in frames:
         started = time.perf_counter()
-        await session._on_audio(frame)  # the input path alone, without queue hops
+        await session._on_audio(frame, time.monotonic())  # the input path alone, without queue hops
         per_frame.append((time.perf_counter() - started) * 1000)
     cpu_ms = (time.process_time() - cpu_start) * 1000 / len(frames)
     session.push(TransportClosed())

@@ -10,7 +10,7 @@ import numpy as np
 
 from tests import doubles
 from tests.realtime.engine import close_session, doubles_stack, input_audio, make_session
-from voxgate.conversation.session import Phase
+from voxgate.conversation.core import Phase
 from voxgate.protocol.events import InputAudio, ReplyCreate, SessionUpdate
 from voxgate.speech.base import ChatMessage, LLMEvent, TextDelta, ToolSchema
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from voxgate.conversation.audio_intake import GAP_CHECK_SECONDS, GAP_THRESHOLD_SECONDS, audio_gap_ms
 from voxgate.conversation.backchannel import is_backchannel
 from voxgate.conversation.http_tools import (
     RESPONSE_CAP_BYTES,
@@ -21,7 +22,6 @@ from voxgate.conversation.http_tools import (
 )
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.reply import Alignment, SpokenSegment
-from voxgate.conversation.session import GAP_CHECK_SECONDS, GAP_THRESHOLD_SECONDS, audio_gap_ms
 from voxgate.conversation.turns import ends_on_number, reads_as_complete
 from voxgate.protocol.config import HttpSpec
 from voxgate.protocol.events import ProtocolError, parse_client_event

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.realtime.conftest import Connect, ready_client
 from tests.realtime.engine import close_session, make_session
 from voxgate.api.realtime import frame_to_input
-from voxgate.conversation.session import Phase
+from voxgate.conversation.core import Phase
 
 MAX_BYTES = 1_048_576
 SENTINEL = '{"type": "x.sentinel"}'

@@ -48,7 +48,8 @@ from voxgate.api.realtime import session_dependencies
 from voxgate.api.rest_errors import ApiError, error_body
 from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.config import Settings
-from voxgate.conversation.session import EventSink, Session
+from voxgate.conversation.dependencies import EventSink
+from voxgate.conversation.session import Session
 from voxgate.protocol.errors import CloseCode, ErrorCode
 from voxgate.protocol.events import ServerEvent
 from voxgate.store import Store

@@ -257,6 +257,11 @@ class TurnTaker:
         return self._utterance is not None
 
     @property
+    def task_count(self) -> int:
+        """Model tasks running (for leak checks)."""
+        return len(self._tasks)
+
+    @property
     def busy(self) -> bool:
         """An utterance is under way or its final transcript is still being decoded."""
         return self._utterance is not None or bool(self._finalizing)

@@ -1,0 +1,74 @@
+"""What a session needs from the outside, and how it reaches its client: the seams a transport fills in.
+
+A transport (the ``/v1/ws`` WebSocket, the Twilio media-stream bridge, a test) builds one
+:class:`SessionDependencies`, hands the session an :class:`EventSink` for its events, and pushes what the
+client sent (parsed events, :class:`TransportClosed`, :class:`PlayoutAcknowledged`) into the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from voxgate.config import Settings
+from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.turns import TurnTuning
+from voxgate.protocol.config import LLMEndpoint, SessionConfig
+from voxgate.protocol.events import ServerEvent
+from voxgate.speech.base import LanguageModel, SpeechStack
+from voxgate.store.checkpoints import CheckpointStore
+from voxgate.store.resume_tokens import ResumeTokens
+
+
+class SinkClosed(Exception):
+    """The transport can no longer deliver events (the client went away)."""
+
+
+class EventSink(Protocol):
+    async def send(self, event: ServerEvent) -> None:
+        """Deliver one event; raise :class:`SinkClosed` when the client is gone."""
+        ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransportClosed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutAcknowledged:
+    """From a transport whose client reports playback (a Twilio ``mark`` echo): the listener has heard the
+    first ``played_ms`` milliseconds of reply ``reply_id``. Counts only with
+    ``SessionDependencies.acknowledged_playout``; stale or unknown replies are ignored."""
+
+    reply_id: str
+    played_ms: float
+
+
+@dataclass(slots=True)
+class SessionDependencies:
+    settings: Settings
+    speech: Callable[[], Awaitable[SpeechStack]]
+    load_agent: Callable[[str], Awaitable[SessionConfig | None]]
+    """Loads a stored agent of the connection's project (decrypted secrets), or None."""
+    checkpoints: CheckpointStore
+    project_id: str
+    max_duration_seconds: float
+    http_tools: HttpToolRunner | None = None
+    build_llm: Callable[[LLMEndpoint], LanguageModel] | None = None
+    """Builds a provider for a stored agent's bring-your-own LLM entry."""
+    turn_tuning: TurnTuning = field(default_factory=TurnTuning)
+    reply_lead_ms: float = 150.0
+    acknowledged_playout: bool = False
+    """When true, an interrupted reply keeps only the audio the transport acknowledged with
+    :class:`PlayoutAcknowledged` (the Twilio bridge), instead of the time-based playout estimate."""
+    input_rate_burst_seconds: float | None = None
+    """How far ahead of real time input audio may run (see conversation.input_rate); None: the setting
+    ``input_rate_burst_seconds``. A transport that replays audio it buffered itself may allow more."""
+    resume_tokens: ResumeTokens = field(default_factory=ResumeTokens.ephemeral)
+    """Signs the ``resume_token`` of ``session.ready`` (the server's key, so that any instance accepts it)."""
+    resume_only: str | None = None
+    """The connection's credential is a resume token of this session id: it may only resume that session."""
