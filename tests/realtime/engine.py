@@ -11,7 +11,8 @@ from tests import doubles
 from voxgate.audio.codecs import encode_audio
 from voxgate.audio.resample import resample, to_int16
 from voxgate.config import Settings
-from voxgate.conversation.dependencies import SessionDependencies, TransportClosed
+from voxgate.conversation.dependencies import SessionDependencies
+from voxgate.conversation.notices import TransportClosed
 from voxgate.conversation.session import Session
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.events import InputAudio, ServerEvent

@@ -23,8 +23,9 @@ from voxgate.api.realtime_auth import RealtimeGrant, authenticate_realtime, resu
 from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.api.slow_consumer import SLOW_CONSUMER, SlowConsumer, close_slow_consumer, send_text_within
 from voxgate.config import Settings
-from voxgate.conversation.dependencies import SessionDependencies, SinkClosed, TransportClosed
+from voxgate.conversation.dependencies import SessionDependencies, SinkClosed
 from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.notices import TransportClosed
 from voxgate.conversation.session import Session
 from voxgate.outbound.policy import OutboundPolicy
 from voxgate.protocol.config import LLMEndpoint, SessionConfig

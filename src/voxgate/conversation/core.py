@@ -15,6 +15,7 @@ and the effective configuration, and turns their decisions into the protocol's e
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from typing import Any
 
@@ -42,6 +43,7 @@ from voxgate.conversation.floor import (
     StartReply,
 )
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
+from voxgate.conversation.notices import ConfigureDeadline, DurationExceeded, TransportClosed
 from voxgate.conversation.timings import TurnTimings
 from voxgate.conversation.tool_calls import ToolCalls, ToolStep
 from voxgate.conversation.tools import ToolSet, timeout_result
@@ -65,6 +67,9 @@ from voxgate.protocol.events import (
     ReplyDone,
     ReplyStarted,
     ServerEvent,
+    SessionEnd,
+    SessionResume,
+    SessionUpdate,
     SessionUpdated,
     ToolCall,
     ToolResult,
@@ -76,6 +81,8 @@ from voxgate.protocol.events import (
 from voxgate.protocol.session_config import apply_update, parse_patch
 from voxgate.protocol.session_view import session_config_view
 from voxgate.speech.base import ChatMessage
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TOOL_TIMEOUT_SECONDS = 120.0
 
@@ -166,8 +173,37 @@ class SessionCore:
         return actions
 
     # --- client events ------------------------------------------------------------------------------
-    def client_event(self, event: Any, now: float) -> Actions:
-        """An event of a ready session (audio goes through turn-taking, see :meth:`turn_signals`)."""
+    def handle(self, event: Any, now: float) -> Actions:
+        """A client event (but a connection's first ``session.update``/``session.resume``, which the
+        driver sets up, and input audio, which goes through turn-taking: :meth:`turn_signals`), a notice
+        from the transport (:class:`TransportClosed`, a :class:`ProtocolError` it found), or one of the
+        session's deadlines (:class:`DurationExceeded`, :class:`ConfigureDeadline`)."""
+        if isinstance(event, TransportClosed):
+            return self.transport_closed()
+        if isinstance(event, ProtocolError):
+            return self.error(event)
+        if isinstance(event, DurationExceeded):
+            return self.terminate(ErrorCode.SESSION_EXPIRED, "the maximum session duration was reached")
+        if isinstance(event, ConfigureDeadline):
+            if self.phase is not Phase.CONNECTED:
+                return []
+            message = (
+                f"no session.update or session.resume was accepted within {event.seconds:g} s of connecting"
+            )
+            return self.terminate(ErrorCode.SESSION_EXPIRED, message)
+        if isinstance(event, SessionUpdate) and self.phase is Phase.READY:
+            return self.update(event.session)
+        if isinstance(event, SessionResume):
+            message = "session.resume must be the first message of a connection"
+            return self.error(ProtocolError(ErrorCode.INVALID_FORMAT, message, "type"))
+        if self.phase is not Phase.READY:
+            message = f"{getattr(event, 'type', type(event).__name__)} is not allowed before session.ready"
+            return self.error(ProtocolError(ErrorCode.INVALID_FORMAT, message, "type"))
+        if isinstance(event, SessionEnd):
+            return self.end()
+        return self._client_event(event, now)
+
+    def _client_event(self, event: Any, now: float) -> Actions:
         if isinstance(event, ToolResult):
             return self._tool_result(event, now)
         if isinstance(event, ReplyCreate):
@@ -184,18 +220,19 @@ class SessionCore:
             return []
         return []
 
-    def update(self, session: dict[str, Any]) -> tuple[Actions, list[str]]:
-        """A later ``session.update``; also returns the fields it ignored (not implemented)."""
+    def update(self, session: dict[str, Any]) -> Actions:
+        """A later ``session.update``: merged into the configuration (fields not implemented are ignored)."""
         parsed = parse_patch(session)
         if isinstance(parsed, ProtocolError):
-            return self.error(parsed), []
+            return self.error(parsed)
+        if parsed.ignored:
+            logger.info("session.update: ignored unknown fields %s", ", ".join(parsed.ignored))
         result = apply_update(self.config, session, parsed.patch)
         actions: Actions = [a for error in result.errors for a in self.error(error)]
         if result.config is None:
-            return actions, parsed.ignored
+            return actions
         self.config = result.config
-        update = [self._configure_turns(), SaveCheckpoint(), Send(SessionUpdated(config=self.view()))]
-        return [*actions, *update], parsed.ignored
+        return [*actions, self._configure_turns(), SaveCheckpoint(), Send(SessionUpdated(config=self.view()))]
 
     def view(self) -> dict[str, Any]:
         return session_config_view(self.config)

@@ -2,7 +2,7 @@
 
 A transport (the ``/v1/ws`` WebSocket, the Twilio media-stream bridge, a test) builds one
 :class:`SessionDependencies`, hands the session an :class:`EventSink` for its events, and pushes what the
-client sent (parsed events, :class:`TransportClosed`, :class:`PlayoutAcknowledged`) into the session.
+client sent (parsed events, and the notices of :mod:`voxgate.conversation.notices`) into the session.
 """
 
 from __future__ import annotations
@@ -33,21 +33,6 @@ class EventSink(Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class TransportClosed:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class PlayoutAcknowledged:
-    """From a transport whose client reports playback (a Twilio ``mark`` echo): the listener has heard the
-    first ``played_ms`` milliseconds of reply ``reply_id``. Counts only with
-    ``SessionDependencies.acknowledged_playout``; stale or unknown replies are ignored."""
-
-    reply_id: str
-    played_ms: float
-
-
 @dataclass(slots=True)
 class SessionDependencies:
     settings: Settings
@@ -64,7 +49,7 @@ class SessionDependencies:
     reply_lead_ms: float = 150.0
     acknowledged_playout: bool = False
     """When true, an interrupted reply keeps only the audio the transport acknowledged with
-    :class:`PlayoutAcknowledged` (the Twilio bridge), instead of the time-based playout estimate."""
+    ``notices.PlayoutAcknowledged`` (the Twilio bridge), instead of the time-based playout estimate."""
     input_rate_burst_seconds: float | None = None
     """How far ahead of real time input audio may run (see conversation.input_rate); None: the setting
     ``input_rate_burst_seconds``. A transport that replays audio it buffered itself may allow more."""

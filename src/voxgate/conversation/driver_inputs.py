@@ -46,14 +46,3 @@ class HttpToolDone:
 @dataclass(frozen=True, slots=True)
 class AudioGap:
     milliseconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class DurationExceeded:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigureDeadline:
-    """The configuration deadline passed: ends the connection unless a session.update or session.resume
-    was accepted (the items before this one in the queue were handled first)."""

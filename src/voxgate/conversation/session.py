@@ -23,6 +23,7 @@ from typing import Any
 
 from voxgate.conversation import driver_inputs as inputs
 from voxgate.conversation.audio_intake import GAP_CHECK_SECONDS, AudioIntake
+from voxgate.conversation.checkpointing import save_checkpoint
 from voxgate.conversation.core import Phase, SessionCore
 from voxgate.conversation.core_actions import (
     Close,
@@ -35,18 +36,13 @@ from voxgate.conversation.core_actions import (
     SaveCheckpoint,
     Send,
 )
-from voxgate.conversation.dependencies import (
-    EventSink,
-    PlayoutAcknowledged,
-    SessionDependencies,
-    SinkClosed,
-    TransportClosed,
-)
+from voxgate.conversation.dependencies import EventSink, SessionDependencies, SinkClosed
 from voxgate.conversation.floor import DropReply, InterruptReply, ReleaseReply, SetAgentActive
 from voxgate.conversation.http_tools import HttpToolOutcome
 from voxgate.conversation.input_queue import SessionInputQueue
 from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import Ledger, ToolCallRecord
+from voxgate.conversation.notices import ConfigureDeadline, DurationExceeded, PlayoutAcknowledged
 from voxgate.conversation.prefill import Prefiller
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
 from voxgate.conversation.session_setup import Prepared, claim_checkpoint, first_configuration, prepare
@@ -55,12 +51,11 @@ from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadl
 from voxgate.conversation.tools import ToolSet, http_headers
 from voxgate.conversation.turns import TurnTaker, TurnTaskResult
 from voxgate.protocol.config import SessionConfig
-from voxgate.protocol.errors import CloseCode, ErrorCode
+from voxgate.protocol.errors import ErrorCode
 from voxgate.protocol.events import (
     InputAudio,
     ProtocolError,
     ServerEvent,
-    SessionEnd,
     SessionEnded,
     SessionReady,
     SessionResume,
@@ -68,7 +63,6 @@ from voxgate.protocol.events import (
     session_error,
 )
 from voxgate.speech.base import LanguageModel, SpeechStack
-from voxgate.store.checkpoints import CheckpointStoreUnavailable, SessionCheckpoint, SessionOwnershipLost
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +97,8 @@ class Session:
 
     # --- public surface -----------------------------------------------------------------------------
     def push(self, item: Any) -> None:
-        """Queue one input: a parsed client event, a ProtocolError or TransportClosed from the transport,
-        or the driver's own (:mod:`~voxgate.conversation.driver_inputs`). Never blocks."""
+        """Queue one input: a parsed client event, a ProtocolError or a notice from the transport
+        (:mod:`~voxgate.conversation.notices`), or the driver's own (``driver_inputs``). Never blocks."""
         if isinstance(item, InputAudio):
             self.intake.arrived(time.monotonic())
         self.queue.put_nowait(item)
@@ -134,7 +128,7 @@ class Session:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         seconds = self.deps.settings.configure_timeout_seconds
-        self._timers["configure"] = loop.call_later(seconds, self.post, inputs.ConfigureDeadline())
+        self._timers["configure"] = loop.call_later(seconds, self.post, ConfigureDeadline(seconds))
         self._arm_duration_cap()
         try:
             while self.core.phase is not Phase.ENDED:
@@ -186,38 +180,10 @@ class Session:
             await self._perform(
                 core.http_tool_done(item.call_id, item.outcome.text, item.outcome.is_error, now)
             )
-        elif isinstance(item, inputs.DurationExceeded):
-            await self._perform(
-                core.terminate(ErrorCode.SESSION_EXPIRED, "the maximum session duration was reached")
-            )
-        elif isinstance(item, inputs.ConfigureDeadline):
-            if core.phase is Phase.CONNECTED:
-                seconds = self.deps.settings.configure_timeout_seconds
-                message = (
-                    f"no session.update or session.resume was accepted within {seconds:g} s of connecting"
-                )
-                await self._perform(core.terminate(ErrorCode.SESSION_EXPIRED, message))
-        elif isinstance(item, TransportClosed):
-            await self._perform(core.transport_closed())
-        elif isinstance(item, ProtocolError):
-            await self._perform(core.error(item))
         elif isinstance(item, SessionUpdate | SessionResume) and core.phase is Phase.CONNECTED:
             await self._set_up(item)
-        elif isinstance(item, SessionUpdate):
-            actions, ignored = core.update(item.session)
-            if ignored:
-                logger.info("session.update: ignored unknown fields %s", ", ".join(ignored))
-            await self._perform(actions)
-        elif isinstance(item, SessionResume):
-            message = "session.resume must be the first message of a connection"
-            await self._perform(core.error(ProtocolError(ErrorCode.INVALID_FORMAT, message, "type")))
-        elif core.phase is not Phase.READY:
-            message = f"{getattr(item, 'type', type(item).__name__)} is not allowed before session.ready"
-            await self._perform(core.error(ProtocolError(ErrorCode.INVALID_FORMAT, message, "type")))
-        elif isinstance(item, SessionEnd):
-            await self._perform(core.end())
-        else:
-            await self._perform(core.client_event(item, now))
+        else:  # the client's other events, the transport's notices, the session's own deadlines
+            await self._perform(core.handle(item, now))
 
     async def _perform(self, actions: list[CoreAction]) -> None:
         """Carry out what the core decided, in order; results that matter to it go back in as inputs."""
@@ -339,7 +305,7 @@ class Session:
             timer.cancel()
         remaining = max(0.0, self.deps.max_duration_seconds - (time.time() - self._cap_from))
         self._timers["duration"] = asyncio.get_running_loop().call_later(
-            remaining, self.post, inputs.DurationExceeded()
+            remaining, self.post, DurationExceeded()
         )
 
     # --- audio in -----------------------------------------------------------------------------------
@@ -465,38 +431,19 @@ class Session:
 
     # --- checkpoints, the end -----------------------------------------------------------------------
     async def _save_checkpoint(self) -> None:
-        """A store outage is reported (``internal_error``) and the conversation carries on, resumable again
-        from the next successful save; a session resumed elsewhere meanwhile ends here (no fork)."""
-        core = self.core
-        if core.session_id is None:
-            return
-        checkpoint = SessionCheckpoint(
-            session_id=core.session_id,
+        error = await save_checkpoint(
+            self.deps.checkpoints,
+            self.core,
             project_id=self.deps.project_id,
-            config=core.config.model_dump(mode="json"),
-            ledger=core.ledger.to_dict(),
             started_at=self._started_at,
             max_duration_seconds=self.deps.max_duration_seconds,
             audio_seconds=self.intake.seconds,
         )
-        try:
-            await self.deps.checkpoints.save(checkpoint)
-        except SessionOwnershipLost:
-            logger.warning("session %s is owned by another connection; closing this one", core.session_id)
-            error = ProtocolError(
-                ErrorCode.INTERNAL_ERROR,
-                "this session was resumed on another connection",
-                close=CloseCode.POLICY_VIOLATION,
-            )
-            await self._perform([Send(session_error(error.code, error.message)), *core.abandon(error)])
-        except CheckpointStoreUnavailable as exc:
-            logger.warning("session %s: checkpoint not saved: %s", core.session_id, exc)
-            message = (
-                "session storage is unavailable: the conversation continues, but cannot be resumed after a "
-                "disconnect until storage recovers"
-            )
+        if error is not None and error.close is not None:  # resumed elsewhere: this connection ends
+            await self._perform([Send(session_error(error.code, error.message)), *self.core.abandon(error)])
+        elif error is not None:
             with contextlib.suppress(SinkClosed):
-                await self._send(session_error(ErrorCode.INTERNAL_ERROR, message))
+                await self._send(session_error(error.code, error.message))
 
     async def _close(self, action: Close) -> None:
         session_id = self.core.session_id

@@ -41,7 +41,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from voxgate.conversation.dependencies import EventSink, PlayoutAcknowledged
+from voxgate.conversation.dependencies import EventSink
+from voxgate.conversation.notices import PlayoutAcknowledged
 from voxgate.conversation.session import Session
 from voxgate.protocol.errors import CloseCode
 from voxgate.protocol.events import (
