@@ -44,8 +44,8 @@ from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import Ledger, ToolCallRecord
 from voxgate.conversation.notices import ConfigureDeadline, DurationExceeded, PlayoutAcknowledged
 from voxgate.conversation.prefill import Prefiller
-from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
-from voxgate.conversation.session_setup import Prepared, claim_checkpoint, first_configuration, prepare
+from voxgate.conversation.reply_runner import ReplyRunner
+from voxgate.conversation.session_setup import Prepared, set_up
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
 from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadline
 from voxgate.conversation.tools import ToolSet, http_headers
@@ -62,7 +62,6 @@ from voxgate.protocol.events import (
     SessionUpdate,
     session_error,
 )
-from voxgate.speech.base import LanguageModel, SpeechStack
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +79,11 @@ class Session:
         self.intake = AudioIntake(
             deps.input_rate_burst_seconds or deps.settings.input_rate_burst_seconds, time.monotonic()
         )
-        self.stack: SpeechStack | None = None
+        self.replies = ReplyRunner(deps, self.post, self._send)
+        self._models: Prepared | None = None
         self.turns: TurnTaker | None = None
-        self.reply: Reply | None = None
         self.turn_history: list[TurnTimings] = []
-        self._reply_task: asyncio.Task[ReplyOutcome] | None = None
         self._prefiller: Prefiller | None = None
-        self._llm: LanguageModel | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         """Tool-call deadlines by call id, and the session's own ("duration", "configure")."""
         self._background: set[asyncio.Task[Any]] = set()
@@ -159,7 +156,7 @@ class Session:
             if self.turns is not None:
                 await self._perform(core.turn_signals(self.turns.on_result(item), now))
         elif isinstance(item, inputs.ReplyReady):
-            if item.reply is self.reply:
+            if item.reply is self.replies.reply:
                 await self._perform(core.reply_ready(item.reply.reply_id, now))
             else:
                 item.reply.release(False)
@@ -168,8 +165,7 @@ class Session:
         elif isinstance(item, inputs.ToolCallProposed):
             await self._perform(core.tool_call_proposed(item.record, now))
         elif isinstance(item, PlayoutAcknowledged):
-            if self.reply is not None and self.reply.reply_id == item.reply_id:
-                self.reply.acknowledge_playout(item.played_ms)
+            self.replies.acknowledge_playout(item.reply_id, item.played_ms)
         elif isinstance(item, inputs.AudioGap):
             if self.turns is not None and core.phase is Phase.READY:
                 await self._perform(core.turn_signals(self.turns.on_gap(item.milliseconds), now))
@@ -191,15 +187,31 @@ class Session:
             if isinstance(action, Send):
                 await self._send(action.event)
             elif isinstance(action, LaunchReply):
-                self._launch(action)
+                assert self._models is not None
+                self.replies.launch(
+                    action,
+                    config=lambda: self.core.config,
+                    stack=self._models.stack,
+                    llm=self._models.llm,
+                    ledger=self.core.ledger,
+                    session_key=self.core.session_id or action.start.reply_id,
+                )
             elif isinstance(action, ReleaseReply):
-                if self.reply is not None and self.reply.reply_id == action.reply_id:
-                    self.reply.release(action.go)
+                self.replies.release(action.reply_id, action.go)
             elif isinstance(action, DropReply):
-                if self.reply is not None and self.reply.reply_id == action.reply_id:
-                    await self._cancel_reply_task()
+                if self.replies.is_current(action.reply_id):
+                    await self.replies.cancel()
             elif isinstance(action, InterruptReply | CutReply):
-                await self._stop_reply(action.reply_id, report=isinstance(action, InterruptReply))
+                if (ended := await self.replies.stop(action.reply_id)) is None:
+                    continue
+                if isinstance(action, CutReply):
+                    await self._perform(self.core.reply_cut(action.reply_id, ended.text))
+                else:
+                    now = time.monotonic()
+                    reported = self.core.reply_ended(
+                        action.reply_id, ended.text, interrupted=True, rest=ended.rest, now=now
+                    )
+                    await self._perform(reported)
             elif isinstance(action, SetAgentActive):
                 if self.turns is not None:
                     signals = self.turns.set_agent_active(action.active)
@@ -236,41 +248,28 @@ class Session:
         await self.sink.send(event.stamped(time.time() - self._started_at))
 
     # --- getting ready ------------------------------------------------------------------------------
-    async def _set_up(self, item: SessionUpdate | SessionResume) -> None:
-        core = self.core
-        if isinstance(item, SessionUpdate) and self.deps.resume_only is not None:
-            message = "a resume token only resumes its own session: send session.resume"
-            await self._perform(core.error(ProtocolError(ErrorCode.SESSION_FORBIDDEN, message, "type")))
+    async def _set_up(self, first: SessionUpdate | SessionResume) -> None:
+        result = await set_up(self.deps, first, _new_id("sess"))
+        if isinstance(result, ProtocolError):
+            await self._perform(self.core.error(result))
             return
-        if isinstance(item, SessionUpdate):
-            config = await first_configuration(self.deps, item.session)
-            checkpoint = None
+        ledger = None
+        if (checkpoint := result.checkpoint) is not None:
+            self._started_at = self._cap_from = checkpoint.started_at
+            self.intake.seconds = checkpoint.audio_seconds
+            deps = self.deps
+            deps.max_duration_seconds = min(deps.max_duration_seconds, checkpoint.max_duration_seconds)
+            ledger = Ledger.from_dict(checkpoint.ledger)
         else:
-            claimed = await claim_checkpoint(self.deps, item.session_id)
-            if isinstance(claimed, ProtocolError):
-                await self._perform(core.error(claimed))
-                return
-            checkpoint, config = claimed, SessionConfig.model_validate(claimed.config)
-        prepared = config if isinstance(config, ProtocolError) else await prepare(self.deps, config)
-        if isinstance(prepared, ProtocolError):
-            if checkpoint is not None:
-                await self.deps.checkpoints.detach(checkpoint.session_id)
-            await self._perform(core.error(prepared))
-            return
-        if checkpoint is None:
             self._started_at = time.time()
-            await self._become_ready(prepared, _new_id("sess"))
-            await self._perform(core.greet(time.monotonic()))
-            return
-        self._started_at = self._cap_from = checkpoint.started_at
-        self.intake.seconds = checkpoint.audio_seconds
-        self.deps.max_duration_seconds = min(self.deps.max_duration_seconds, checkpoint.max_duration_seconds)
-        await self._become_ready(prepared, checkpoint.session_id, Ledger.from_dict(checkpoint.ledger))
+        await self._become_ready(result.prepared, result.session_id, ledger)
+        if checkpoint is None:
+            await self._perform(self.core.greet(time.monotonic()))
 
     async def _become_ready(self, prepared: Prepared, session_id: str, ledger: Ledger | None = None) -> None:
         if (timer := self._timers.pop("configure", None)) is not None:
             timer.cancel()
-        self.stack = prepared.stack
+        self._models = prepared
         self.turns = TurnTaker(
             prepared.stack.vad.create_stream(),
             prepared.stack.stt,
@@ -284,10 +283,9 @@ class Session:
             prepared.llm,
             session_id,
             lambda: ToolSet.of(self.core.config.tools).schemas(),
-            lambda: self.reply is not None,
+            lambda: self.replies.reply is not None,
             self._spawn,
         )
-        self._llm = prepared.llm
         self._arm_duration_cap()  # again: a resumed session's cap may be lower
         self._spawn(self._watch_gaps(), "gap-watch")
         await self._perform(self.core.ready(session_id, prepared.config, ledger))
@@ -326,95 +324,25 @@ class Session:
                     self.post(inputs.AudioGap(gap))
 
     # --- replies ------------------------------------------------------------------------------------
-    def _launch(self, action: LaunchReply) -> None:
-        assert self.stack is not None and self._llm is not None
-        start, config = action.start, self.core.config
-        context = ReplyContext(
-            reply_id=start.reply_id,
-            item_id=start.item_id,
-            session_key=self.session_id or start.reply_id,
-            llm=self._llm,
-            tts=self.stack.tts,
-            voice_id=config.output.voice,
-            output_encoding=config.output.format.encoding,
-            volume=lambda: self.core.config.output.volume,
-            tools=ToolSet.of(config.tools),
-            ledger=self.core.ledger,
-            send=self._send,
-            propose_call=lambda record: self.post(inputs.ToolCallProposed(record)),
-            http_runner=self.deps.http_tools,
-            timings=action.timings,
-            lead_ms=self.deps.reply_lead_ms,
-            acknowledged_playout=self.deps.acknowledged_playout,
-            tentative=start.tentative,
-            ask_release=lambda reply: self.post(inputs.ReplyReady(reply)),
-        )
-        reply = (
-            Reply(context, text=start.text)
-            if start.text is not None
-            else Reply(context, messages=action.messages)
-        )
-        self.reply = reply
-        self._reply_task = task = asyncio.get_running_loop().create_task(reply.run(), name=start.reply_id)
-        task.add_done_callback(lambda t: self.post(inputs.ReplyFinished(reply, t)))
-
-    async def _cancel_reply_task(self) -> None:
-        task, self.reply, self._reply_task = self._reply_task, None, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def _stop_reply(self, reply_id: str, *, report: bool) -> None:
-        """Stop the reply being heard; what the listener heard is what it said (the playout clock decides,
-        even when the task already handed out all its audio)."""
-        reply = self.reply
-        if reply is None or reply.reply_id != reply_id:
-            return
-        heard = reply.stop_audio()
-        await self._cancel_reply_task()
-        if report:
-            rest = reply.transcript.rest()
-            await self._perform(
-                self.core.reply_ended(reply_id, heard, interrupted=True, rest=rest, now=time.monotonic())
-            )
-        else:
-            await self._perform(self.core.reply_cut(reply_id, heard))
-
     async def _on_reply_finished(self, item: inputs.ReplyFinished, now: float) -> None:
-        if self.reply is not item.reply:
+        if self.replies.reply is not item.reply:
             return  # already interrupted or dropped, and reported
         actions, report = self.core.reply_finished_early(item.reply.reply_id, now)
         await self._perform(actions)
-        if not report:
-            return
-        task, reply = item.task, item.reply
-        failure: str | None = None
-        if task.cancelled():
-            failure = "cancelled"
-        elif (exc := task.exception()) is not None:
-            if isinstance(exc, SinkClosed):
-                raise exc
-            logger.error("reply %s failed", reply.reply_id, exc_info=exc)
-            failure = f"{type(exc).__name__}: {exc}"
-        self.reply, self._reply_task = None, None
-        if failure is not None:  # it ends interrupted at what was heard
-            text, hold_http = reply.stop_audio(), None
-        else:
-            reply.transcript.settle_all()
-            outcome = task.result()
-            text, hold_http = outcome.text, outcome.hold_http_calls
-        rest = reply.transcript.rest()
-        await self._perform(
-            self.core.reply_ended(
-                reply.reply_id,
-                text,
-                interrupted=False,
-                rest=rest,
-                failure=failure,
-                hold_http_calls=hold_http,
-                now=now,
+        if report:
+            ended = self.replies.finished(item)
+            reply_id = item.reply.reply_id
+            await self._perform(
+                self.core.reply_ended(
+                    reply_id,
+                    ended.text,
+                    interrupted=False,
+                    rest=ended.rest,
+                    failure=ended.failure,
+                    hold_http_calls=ended.hold_http_calls,
+                    now=now,
+                )
             )
-        )
 
     # --- tools --------------------------------------------------------------------------------------
     async def _run_hold_http(self, record: ToolCallRecord) -> None:
@@ -481,10 +409,9 @@ class Session:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        tasks = [*self._background, *([self._reply_task] if self._reply_task is not None else [])]
-        for task in tasks:
+        for task in self._background:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._background, self.replies.cancel(), return_exceptions=True)
         if self._prefiller is not None:
             self._prefiller.forget()
         if self.turns is not None:
@@ -497,5 +424,5 @@ class Session:
     def task_count(self) -> int:
         """Live tasks owned by this session (for leak checks)."""
         count = sum(1 for t in self._background if not t.done())
-        count += self._reply_task is not None and not self._reply_task.done()
+        count += self.replies.running
         return count + (self.turns.task_count if self.turns is not None else 0)

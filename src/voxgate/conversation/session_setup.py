@@ -17,12 +17,44 @@ from typing import Any
 from voxgate.conversation.dependencies import SessionDependencies
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
-from voxgate.protocol.events import ProtocolError
+from voxgate.protocol.events import ProtocolError, SessionResume, SessionUpdate
 from voxgate.protocol.session_config import first_update_error, inline_config, parse_patch
 from voxgate.speech.base import LanguageModel, SpeechStack
 from voxgate.store.checkpoints import CheckpointStoreUnavailable, ClaimOutcome, SessionCheckpoint
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SetUp:
+    """A session ready to start: a new one, or a resumed one with its ``checkpoint``."""
+
+    prepared: Prepared
+    session_id: str
+    checkpoint: SessionCheckpoint | None = None
+
+
+async def set_up(
+    deps: SessionDependencies, first: SessionUpdate | SessionResume, new_session_id: str
+) -> SetUp | ProtocolError:
+    """Everything between a connection's first message and ``session.ready``."""
+    if isinstance(first, SessionUpdate):
+        if deps.resume_only is not None:
+            message = "a resume token only resumes its own session: send session.resume"
+            return ProtocolError(ErrorCode.SESSION_FORBIDDEN, message, "type")
+        config = await first_configuration(deps, first.session)
+        if isinstance(config, ProtocolError):
+            return config
+        prepared = await prepare(deps, config)
+        return prepared if isinstance(prepared, ProtocolError) else SetUp(prepared, new_session_id)
+    checkpoint = await claim_checkpoint(deps, first.session_id)
+    if isinstance(checkpoint, ProtocolError):
+        return checkpoint
+    prepared = await prepare(deps, SessionConfig.model_validate(checkpoint.config))
+    if isinstance(prepared, ProtocolError):
+        await deps.checkpoints.detach(checkpoint.session_id)  # resumable again
+        return prepared
+    return SetUp(prepared, checkpoint.session_id, checkpoint)
 
 
 @dataclass(frozen=True, slots=True)
