@@ -60,7 +60,7 @@ STORY_TEXT = "tell me a long story"
 RSS_GROWTH_TARGET = 5.0
 SETTLE_SECONDS = 4.0
 """Waited after the resume grace: the server gives its C heap's free pages back to the OS after 2 s
-without a session (voxgate.lifecycle.HeapTrimmer), the state a leak check must compare."""
+without a session (voxgate.memory_care.HeapTrimmer), the state a leak check must compare."""
 REPORT_TIMEOUT_SECONDS = 60.0
 
 

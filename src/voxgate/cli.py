@@ -38,7 +38,7 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the HTTP + WebSocket server. SIGTERM drains sessions and phone calls (VOXGATE_DRAIN_SECONDS)."""
-    from voxgate.lifecycle import run_server, workers_problem
+    from voxgate.serve import run_server, workers_problem
 
     settings = Settings()
     if (problem := workers_problem(settings, workers)) is not None:

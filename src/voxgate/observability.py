@@ -15,14 +15,14 @@ Feeds:
   the transport's own rejections (:func:`count_session_error`);
 - event-loop lag (:func:`watch_event_loop`), live asyncio tasks and threads (:func:`refresh_runtime_gauges`);
 - glibc's C heap, bytes in use and free (:func:`native_heap`, a collector); :func:`trim_native_heap` gives
-  free pages back to the OS (voxgate.lifecycle calls it when the server goes idle).
+  free pages back to the OS (voxgate.memory_care calls it when the server goes idle).
 
 The recent turns (with the project of their session) are kept for the authenticated JSON view
 ``GET /metrics/turns`` that the latency benchmark reads: :func:`recent_turns`.
 
 **Several worker processes** (``voxgate serve --workers N``) use prometheus-client's multiprocess mode:
 the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before the workers start
-(voxgate.lifecycle), every worker writes its metric values to files there, and :func:`exposition` on any
+(voxgate.serve), every worker writes its metric values to files there, and :func:`exposition` on any
 worker merges them all. Counters and histograms are summed over every worker that ran; each gauge
 declares its ``multiprocess_mode`` (``livesum``: the sum over the live workers). What one process computes
 at scrape time (inference queue depth, ``process_*`` figures, tasks and threads) each worker samples into

@@ -1,6 +1,6 @@
 """A session's objects are released once it ends or its connection drops (issue #7: the soak's idle
 memory must not grow). A real server process with the speech doubles writes memory reports on SIGUSR2
-(``VOXGATE_DEBUG_MEMORY_DIR``, voxgate.lifecycle); the test counts the live objects of the types one
+(``VOXGATE_DEBUG_MEMORY_DIR``, voxgate.memory_care); the test counts the live objects of the types one
 session owns."""
 
 from __future__ import annotations

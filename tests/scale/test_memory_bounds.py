@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from voxgate.lifecycle import HeapTrimmer
+from voxgate.memory_care import HeapTrimmer
 from voxgate.observability import native_heap, trim_native_heap
 from voxgate.store.checkpoints import ClaimOutcome, MemoryCheckpointStore, SessionCheckpoint
 

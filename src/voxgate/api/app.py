@@ -27,11 +27,11 @@ from pydantic.json_schema import models_json_schema
 from voxgate import __version__
 from voxgate.api.agents import REQUEST_BODY_MODELS
 from voxgate.api.body_limit import BodySizeLimitMiddleware
+from voxgate.api.instance import start_instance
 from voxgate.api.json_depth import install_recursion_guard
 from voxgate.api.request_ids import RequestIdMiddleware
 from voxgate.api.rest_errors import install_error_handlers
 from voxgate.config import Settings
-from voxgate.lifecycle import start_instance
 from voxgate.protocol.voices import VOICE_IDS
 from voxgate.store import Store
 

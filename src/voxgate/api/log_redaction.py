@@ -11,7 +11,7 @@ credential until it is redeemed or expires, so it must not reach a log file.
   the server decodes names before it reads them. The record is changed in place, so every handler after
   it sees the masked text.
 - :func:`redacting_log_config` is uvicorn's default logging configuration with that filter on each of
-  its handlers; ``voxgate serve`` passes it to uvicorn (voxgate.lifecycle.run_server), which applies
+  its handlers; ``voxgate serve`` passes it to uvicorn (voxgate.serve.run_server), which applies
   it in every worker process.
 """
 

@@ -47,7 +47,7 @@ from voxgate.conversation.notices import ConfigureDeadline, DurationExceeded, Tr
 from voxgate.conversation.timings import TurnTimings
 from voxgate.conversation.tool_calls import ToolCalls, ToolStep
 from voxgate.conversation.tools import ToolSet, timeout_result
-from voxgate.conversation.turns import (
+from voxgate.conversation.turn_signals import (
     FinalTranscript,
     PartialTranscript,
     SpeculativeTranscript,

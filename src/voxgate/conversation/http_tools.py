@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from voxgate.conversation.ledger import tool_error_text
+from voxgate.conversation.ledger import ToolCallRecord, tool_error_text
+from voxgate.conversation.tools import ToolSet, http_headers
 from voxgate.outbound.forbidden_headers import header_is_forbidden
 from voxgate.outbound.policy import DestinationRefused, OutboundPolicy, outbound_client
 from voxgate.protocol.config import HttpSpec
@@ -143,3 +144,16 @@ class HttpToolRunner:
                 response.status_code,
             )
         return HttpToolOutcome(text, False, response.status_code)
+
+
+async def run_http_tool(
+    runner: HttpToolRunner | None, tools: ToolSet, record: ToolCallRecord
+) -> HttpToolOutcome:
+    """The one place an HTTP tool call is executed: by a reply (``interactive``: the reply goes on with the
+    result) or by the session after the reply (``hold``)."""
+    spec = tools.find(record.name)
+    if spec is None or spec.http is None or runner is None:
+        return HttpToolOutcome(tool_error_text("The tool is not available."), True)
+    return await runner.run(
+        spec.http, record.arguments, headers=http_headers(spec), timeout_seconds=spec.timeout_seconds
+    )

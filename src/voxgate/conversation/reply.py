@@ -37,11 +37,11 @@ import numpy as np
 from voxgate.audio.codecs import apply_volume, encode_audio, sample_rate_for
 from voxgate.audio.pacing import OutputPacer, PlayoutClock
 from voxgate.audio.resample import StreamResampler
-from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.http_tools import HttpToolRunner, run_http_tool
 from voxgate.conversation.ledger import Ledger, ToolCallRecord, tool_error_text
 from voxgate.conversation.played_transcript import PlayedTranscript, all_words, heard_words
 from voxgate.conversation.timings import TurnTimings
-from voxgate.conversation.tools import ToolSet, http_headers
+from voxgate.conversation.tools import ToolSet
 from voxgate.protocol.events import ReplyAudio, ServerEvent
 from voxgate.speech.base import ChatMessage, LanguageModel, TextDelta, TextToSpeech, ToolCallRequest
 from voxgate.speech.sentences import SentenceSplitter, synthesis_text
@@ -294,14 +294,8 @@ class Reply:
 
     async def _run_http(self, record: ToolCallRecord) -> None:
         ctx = self.context
-        spec = ctx.tools.find(record.name)
-        if spec is None or spec.http is None or ctx.http_runner is None:
-            ctx.ledger.answer(record.call_id, tool_error_text("The tool is not available."), is_error=True)
-            return
         ctx.ledger.mark_sent(record.call_id)
-        outcome = await ctx.http_runner.run(
-            spec.http, record.arguments, headers=http_headers(spec), timeout_seconds=spec.timeout_seconds
-        )
+        outcome = await run_http_tool(ctx.http_runner, ctx.tools, record)
         ctx.ledger.answer(record.call_id, outcome.text, is_error=outcome.is_error)
 
     # --- stage 2: voice ---------------------------------------------------------------------------

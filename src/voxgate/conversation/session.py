@@ -38,7 +38,7 @@ from voxgate.conversation.core_actions import (
 )
 from voxgate.conversation.dependencies import EventSink, SessionDependencies, SinkClosed
 from voxgate.conversation.floor import DropReply, InterruptReply, ReleaseReply, SetAgentActive
-from voxgate.conversation.http_tools import HttpToolOutcome
+from voxgate.conversation.http_tools import run_http_tool
 from voxgate.conversation.input_queue import SessionInputQueue
 from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import Ledger, ToolCallRecord
@@ -48,7 +48,7 @@ from voxgate.conversation.reply_runner import ReplyRunner
 from voxgate.conversation.session_setup import Prepared, set_up
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
 from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadline
-from voxgate.conversation.tools import ToolSet, http_headers
+from voxgate.conversation.tools import ToolSet
 from voxgate.conversation.turns import TurnTaker, TurnTaskResult
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.errors import ErrorCode
@@ -346,16 +346,11 @@ class Session:
 
     # --- tools --------------------------------------------------------------------------------------
     async def _run_hold_http(self, record: ToolCallRecord) -> None:
-        spec = ToolSet.of(self.core.config.tools).find(record.name)
-        runner = self.deps.http_tools
-        if spec is None or spec.http is None or runner is None:
-            outcome = HttpToolOutcome('{"error": "The tool is not available."}', True)
-        else:
-            self.core.tool_calls.http_running(record.call_id)
-            outcome = await runner.run(
-                spec.http, record.arguments, headers=http_headers(spec), timeout_seconds=spec.timeout_seconds
-            )
-        self.post(inputs.HttpToolDone(record.call_id, outcome))
+        self.core.tool_calls.http_running(record.call_id)
+        tools = ToolSet.of(self.core.config.tools)
+        self.post(
+            inputs.HttpToolDone(record.call_id, await run_http_tool(self.deps.http_tools, tools, record))
+        )
 
     # --- checkpoints, the end -----------------------------------------------------------------------
     async def _save_checkpoint(self) -> None:

@@ -46,6 +46,14 @@ from typing import Any, Literal
 import numpy as np
 
 from voxgate.conversation.backchannel import is_backchannel
+from voxgate.conversation.turn_signals import (
+    FinalTranscript,
+    PartialTranscript,
+    SpeculativeTranscript,
+    SpeechStarted,
+    SpeechStopped,
+    TurnSignal,
+)
 from voxgate.protocol.config import TurnDetection
 from voxgate.speech.base import INPUT_SAMPLE_RATE, FloatAudio, SpeechToText, TurnDetector, VoiceActivityStream
 
@@ -115,48 +123,6 @@ def reads_as_complete(transcript: str | None) -> bool:
     words = text.rstrip(".?!").split()
     return len(words) >= MIN_COMPLETE_WORDS and words[-1].lower().strip(",;:\"'“‘(") not in CONTINUATION_WORDS
 
-
-# --- signals to the session ------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SpeechStarted:
-    item_id: str
-    barge_in: bool = False
-    """True when this speech interrupts the active reply."""
-    resumed: bool = False
-    """True when this speech continues the turn that had just ended (same ``item_id``); the session has
-    agreed to drop the reply to it (see ``may_resume``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PartialTranscript:
-    item_id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SpeculativeTranscript:
-    """The user paused and this is what they said so far (the speculative final decode). The turn may
-    still go on; nothing is sent to the client. The session uses it to get the LLM ready."""
-
-    item_id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechStopped:
-    item_id: str
-    speech_end_monotonic: float
-    decided_monotonic: float
-
-
-@dataclass(frozen=True, slots=True)
-class FinalTranscript:
-    item_id: str
-    text: str
-    decoded_monotonic: float
-
-
-TurnSignal = SpeechStarted | PartialTranscript | SpeculativeTranscript | SpeechStopped | FinalTranscript
 
 TaskKind = Literal["partial", "final", "detector", "backchannel"]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -92,3 +93,21 @@ def host_refusal(host: str) -> str | None:
     if host_is_local_name(host):
         return f"host '{host}' is not a public address"
     return None
+
+
+def url_refusal(url: str, allowed_hosts: frozenset[str] = frozenset()) -> str | None:
+    """Why ``url`` may not be called, judged without DNS, or None. ``allowed_hosts`` (normalised): hosts
+    the operator allows, which may also be private and use plain ``http``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return "is not a valid URL"
+    if not host:
+        return "must be an absolute URL with a host"
+    if normalise_host(host) in allowed_hosts:
+        return None if parts.scheme in ("http", "https") else "must use https (or http for an allowed host)"
+    if parts.scheme != "https":
+        return "must use https"
+    return host_refusal(host)

@@ -30,7 +30,13 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from voxgate.outbound.addresses import address_is_public, host_literal, host_refusal, normalise_host
+from voxgate.outbound.addresses import (
+    address_is_public,
+    host_literal,
+    host_refusal,
+    normalise_host,
+    url_refusal,
+)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """``(host, port) -> addresses``; raises OSError when the name does not resolve."""
@@ -64,21 +70,7 @@ class OutboundPolicy:
 
     def url_refusal(self, url: str) -> str | None:
         """Why ``url`` may not be called, judged without DNS, or None."""
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError:
-            return "is not a valid URL"
-        if not host:
-            return "must be an absolute URL with a host"
-        if self.host_is_allowed(host):
-            return (
-                None if parts.scheme in ("http", "https") else "must use https (or http for an allowed host)"
-            )
-        if parts.scheme != "https":
-            return "must use https"
-        return host_refusal(host)
+        return url_refusal(url, self.allowed_hosts)
 
     async def addresses_for(self, host: str, port: int) -> list[str]:
         """The addresses a connection to ``host`` may use: all checked public ones (or, for an allowed

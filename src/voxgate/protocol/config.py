@@ -15,8 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from voxgate.outbound.addresses import normalise_host, url_refusal
 from voxgate.outbound.forbidden_headers import forbidden_header_refusal
-from voxgate.outbound.policy import OutboundPolicy
 from voxgate.protocol.config_model import ConfigModel
 from voxgate.protocol.tool_extensions import MAX_DTMF_ARGUMENTS, DtmfCollectedArgument, ResponseInstructions
 from voxgate.protocol.voices import DEFAULT_VOICE, REMOVED_VOICES, is_known_voice
@@ -137,7 +137,7 @@ class HttpHeader(ConfigModel):
 def _outbound_url_refusal(url: str, info: ValidationInfo) -> str | None:
     """The shared outbound-URL rules (voxgate.outbound.policy), without DNS."""
     allowed = (info.context or {}).get("allowed_private_hosts") or ()
-    return OutboundPolicy.allowing(allowed).url_refusal(url)
+    return url_refusal(url, frozenset(normalise_host(host) for host in allowed if host.strip()))
 
 
 class HttpSpec(ConfigModel):
