@@ -213,12 +213,21 @@ class SessionCore:
                 return self._floor(self.floor.interrupt(), now)
             return []
         if isinstance(event, ConversationMessage):
-            if event.role == "user":
+            if event.role == "user" and self.config.input.type == "text":
+                return self._user_turn(FinalTranscript(self._new_id("item"), event.content.strip(), now), now)
+            if event.role == "user":  # context for the next reply (PROTOCOL.md §5.7), no reply of its own
                 self.ledger.add_user(self._new_id("item"), event.content)
             else:
                 self.ledger.add_system(self._new_id("item"), event.content)
             return []
         return []
+
+    def audio_refusal(self) -> ProtocolError | None:
+        """Input audio in a text-input session is refused (its user turns are ``conversation.message``s)."""
+        if self.config.input.type != "text":
+            return None
+        message = "this session's input.type is text: send the user's words as conversation.message"
+        return ProtocolError(ErrorCode.INVALID_VALUE, message, "type")
 
     def update(self, session: dict[str, Any]) -> Actions:
         """A later ``session.update``: merged into the configuration (fields not implemented are ignored)."""

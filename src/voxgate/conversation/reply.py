@@ -115,6 +115,9 @@ class ReplyContext:
     time-based estimate (Twilio ``mark`` echoes)."""
     tentative: bool = False
     """Nothing of the reply may go out before the session releases it (see :meth:`Reply.release`)."""
+    text_output: bool = False
+    """A text session's reply (``output.type: "text"``): no speech; each chunk of text goes out as a
+    ``transcript.agent.delta`` as soon as the model has written it."""
     ask_release: Callable[[Reply], None] | None = None
     """Post "this tentative reply is ready to be heard" to the session loop, which answers with
     :meth:`Reply.release`."""
@@ -179,9 +182,10 @@ class Reply:
     async def run(self) -> ReplyOutcome:
         chunks: _Chunks = asyncio.Queue()
         loop = asyncio.get_running_loop()
+        output = self._print(chunks) if self.context.text_output else self._voice(chunks)
         self._stages = [
             loop.create_task(self._write(chunks), name=f"{self.reply_id}-text"),
-            loop.create_task(self._voice(chunks), name=f"{self.reply_id}-voice"),
+            loop.create_task(output, name=f"{self.reply_id}-output"),
         ]
         try:
             await self._send_paced()
@@ -327,6 +331,21 @@ class Reply:
         finally:
             if not pacer.stopped:
                 pacer.finish()
+
+    async def _print(self, chunks: _Chunks) -> None:
+        """Stage 2 of a text reply: each chunk is "heard" as soon as it is written (no audio, no clock)."""
+        ctx = self.context
+        try:
+            while (item := await chunks.get()) is not None:
+                await self._go_public()
+                self.alignment.segments.append(SpokenSegment(item[0], 0.0, 0.0, complete=True))
+                if (delta := self.transcript.advance(0.0)) is not None:
+                    if ctx.timings.first_audio_sent is None:
+                        ctx.timings.first_audio_sent = time.monotonic()  # the first output, here text
+                    await asyncio.shield(ctx.send(delta))  # counts as sent once made (see _send_paced)
+        finally:
+            if not self.pacer.stopped:
+                self.pacer.finish()
 
     # --- stage 3: send ----------------------------------------------------------------------------
     async def _send_paced(self) -> None:

@@ -90,6 +90,7 @@ class ReplyRunner:
             lead_ms=self._deps.reply_lead_ms,
             acknowledged_playout=self._deps.acknowledged_playout,
             tentative=start.tentative,
+            text_output=current.output.type == "text",
             ask_release=lambda reply: self._post(inputs.ReplyReady(reply)),
         )
         if start.text is not None:

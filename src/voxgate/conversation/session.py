@@ -308,6 +308,9 @@ class Session:
 
     # --- audio in -----------------------------------------------------------------------------------
     async def _on_audio(self, event: InputAudio, now: float) -> None:
+        if (refusal := self.core.audio_refusal()) is not None:
+            await self._perform(self.core.error(refusal))
+            return
         intake = self.intake.accept(event.audio, self.core.config.input.format.encoding, now)
         if intake.error is not None:
             await self._perform(self.core.error(intake.error))
