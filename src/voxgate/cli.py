@@ -78,10 +78,11 @@ def models() -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def talk(ctx: typer.Context) -> None:
-    """Talk to a running server from a WAV file: prints transcripts, saves the agent's audio.
+    """Talk to a running server from a WAV file (prints transcripts, saves the agent's audio), or chat in
+    text with --text (lines from --say or standard input).
 
     Options: WAV [--url ws://127.0.0.1:8000/v1/ws] [--api-key KEY] [--out reply.wav] [--agent-id ID]
-    [--system-prompt TEXT] [--greeting TEXT] [--voice ID] [--timeout S]
+    [--system-prompt TEXT] [--greeting TEXT] [--voice ID] [--timeout S] [--text [--say LINE ...]]
     """
     from voxgate.talk_client import main
 

@@ -702,7 +702,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--greeting")
     parser.add_argument("--voice")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--text", action="store_true", help="chat in text instead (a text session)")
+    parser.add_argument("--say", action="append", help="with --text: a line to send (repeatable; else stdin)")
     args = parser.parse_args(argv)
+    if args.text:
+        return _text_chat(args)
     try:
         result = asyncio.run(
             run_talk(
@@ -722,6 +726,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_summary(result))
+    return 0
+
+
+def _text_chat(args: argparse.Namespace) -> int:
+    from voxgate.text_chat import ChatError, chat
+
+    try:
+        asyncio.run(
+            chat(
+                args.url,
+                args.api_key,
+                args.say,
+                agent_id=args.agent_id,
+                system_prompt=args.system_prompt,
+                greeting=args.greeting,
+            )
+        )
+    except (ChatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,11 +14,18 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from voxgate.conversation.dependencies import SessionDependencies
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
-from voxgate.protocol.events import ProtocolError, SessionResume, SessionUpdate
-from voxgate.protocol.session_config import first_update_error, inline_config, parse_patch
+from voxgate.protocol.events import (
+    ProtocolError,
+    SessionResume,
+    SessionUpdate,
+    protocol_error_from_validation,
+)
+from voxgate.protocol.session_config import first_update_error, inline_config, parse_patch, with_media_types
 from voxgate.speech.base import LanguageModel, SpeechStack
 from voxgate.store.checkpoints import CheckpointStoreUnavailable, ClaimOutcome, SessionCheckpoint
 
@@ -83,6 +90,10 @@ async def first_configuration(
     config = await deps.load_agent(patch.agent_id)
     if config is None:
         return ProtocolError(ErrorCode.AGENT_NOT_FOUND, f"agent '{patch.agent_id}' was not found", "agent_id")
+    try:
+        config = with_media_types(config, patch)
+    except ValidationError as exc:
+        return protocol_error_from_validation(exc, prefix="session")
     return config.model_copy(update={"agent_id": patch.agent_id})
 
 

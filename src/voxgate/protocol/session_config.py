@@ -43,12 +43,33 @@ def parse_patch(session: dict[str, Any]) -> ParsedPatch | ProtocolError:
 
 
 def first_update_error(session: dict[str, Any], patch: SessionConfigPatch) -> ProtocolError | None:
-    """What the first ``session.update`` may not do: ``agent_id`` with other fields, or inline-only rules."""
-    if patch.agent_id is not None and any(key != "agent_id" for key in session):
+    """What the first ``session.update`` may not do: ``agent_id`` with other fields (but the media types,
+    :func:`with_media_types`), or inline-only rules."""
+    if patch.agent_id is not None and any(
+        key != "agent_id" and not _only_type(session, key) for key in session
+    ):
         return ProtocolError(
             ErrorCode.INVALID_VALUE, "agent_id is mutually exclusive with other session fields", "agent_id"
         )
     return inline_only_error(session, patch)
+
+
+def _only_type(session: dict[str, Any], key: str) -> bool:
+    value = session.get(key)
+    return key in ("input", "output") and isinstance(value, dict) and set(value) <= {"type"}
+
+
+def with_media_types(config: SessionConfig, patch: SessionConfigPatch) -> SessionConfig:
+    """A stored agent opened with ``input.type``/``output.type`` beside its ``agent_id``: the same agent as
+    a text (or voice) session, e.g. a chat widget on a phone agent."""
+    updates: dict[str, Any] = {}
+    for key, current in (("input", config.input), ("output", config.output)):
+        media = (getattr(patch, key) or {}).get("type")
+        if media is not None:
+            updates[key] = current.model_copy(
+                update={"type": type(current).model_validate({"type": media}).type}
+            )
+    return config.model_copy(update=updates) if updates else config
 
 
 def inline_only_error(session: dict[str, Any], patch: SessionConfigPatch) -> ProtocolError | None:
