@@ -144,6 +144,35 @@ def test_create_agent_talk_with_tool_and_barge_in(
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
 
 
+def test_text_chat_with_the_selected_agent(
+    playwright_driver, browser_server: LiveServer, artifacts: Path
+) -> None:
+    """The text box beside Talk: a text session with the same agent, its tools answered by the page."""
+    browser = launch_chromium(playwright_driver, None)
+    console: list[str] = []
+    try:
+        page = open_playground(browser, browser_server, console)
+        enter_key(page, browser_server.api_key)
+        create_agent(page, "Chat agent", greeting="Hello! Ask me anything.", tools=[WEATHER_TOOL])
+        message = page.get_by_label("Message to the agent")
+        message.fill("hello there")
+        page.get_by_role("button", name="Send").click()
+        transcript = page.locator("#transcript")
+        expect(transcript.locator(".turn.agent").first).to_have_text("AgentHello! Ask me anything.")
+        expect(transcript.locator(".turn.user")).to_have_text("Youhello there")
+        expect(transcript.locator(".turn.agent").nth(1)).to_have_text("AgentYou said hello there.")
+        message.fill(WEATHER)
+        page.get_by_role("button", name="Send").click()
+        expect(transcript.locator(".turn.tool")).to_contain_text("get_weather")
+        expect(transcript.locator(".turn.agent").last).to_contain_text(
+            f"The tool said {json.dumps(TOOL_RESULT, separators=(',', ':'))}", timeout=EVENT_TIMEOUT_MS
+        )
+        screenshot(page, artifacts, "08-text-chat")
+        assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+    finally:
+        browser.close()
+
+
 def test_edit_and_delete_agent(playwright_driver, browser_server: LiveServer, artifacts: Path) -> None:
     browser = launch_chromium(playwright_driver, None)
     try:

@@ -371,6 +371,7 @@ class SessionCore:
             elif isinstance(action, AnnounceUserTurn):
                 actions.append(Send(TranscriptUser(text=action.text, item_id=action.item_id)))
             elif isinstance(action, AnnounceReply):
+                self.ledger.open_agent(action.item_id, action.reply_id)
                 actions.append(Send(ReplyStarted(reply_id=action.reply_id, item_id=action.item_id)))
             elif isinstance(action, AddUserTurn):
                 self.ledger.add_user(action.item_id, action.text)

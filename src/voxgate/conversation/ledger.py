@@ -68,8 +68,19 @@ class Ledger:
         self.items.append(item)
         return item
 
+    def open_agent(self, item_id: str, reply_id: str) -> None:
+        """A reply started to be heard: its place in the conversation is here, before whatever the user
+        says while it plays; its text is known when it ends (:meth:`add_agent`)."""
+        self.items.append(LedgerItem(kind="agent", item_id=item_id, text="", reply_id=reply_id))
+
     def add_agent(self, item_id: str, reply_id: str, text: str, *, interrupted: bool) -> LedgerItem:
+        """The reply ended with ``text`` heard: fill its item (opened when it started to be heard, else
+        appended now)."""
         call_ids = [c.call_id for c in self.calls.values() if c.reply_id == reply_id]
+        for item in self.items:
+            if item.kind == "agent" and item.item_id == item_id:
+                item.text, item.interrupted, item.call_ids = text, interrupted, call_ids
+                return item
         item = LedgerItem(
             kind="agent",
             item_id=item_id,

@@ -2,8 +2,9 @@
 
 import { AgentForm } from "./agent_form.js";
 import { ApiClient, ApiError } from "./api_client.js";
-import { VoiceCall } from "./call.js";
+import { VoiceCall, defaultWsBase } from "./call.js";
 import { forgetApiKey, loadApiKey, saveApiKey } from "./credentials.js";
+import { TextChat } from "./text_chat.js";
 import { DEFAULT_TOOL_HANDLER_SOURCE, EXAMPLE_TOOLS, compileToolHandler } from "./tool_handler.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -25,6 +26,9 @@ const ui = {
   agentDelete: $("#agent-delete"),
   talkPanel: $("#talk-panel"),
   talkButton: $("#talk-button"),
+  chatForm: $("#chat-form"),
+  chatInput: $("#chat-input"),
+  chatSend: $("#chat-send"),
   talkLabel: $("#talk-label"),
   talkAgent: $("#talk-agent"),
   talkHint: $("#talk-hint"),
@@ -44,6 +48,8 @@ const state = {
   agents: [],
   selectedId: null,
   call: null,
+  chat: null, // a TextChat, while one is open
+  chatAgentId: null,
   callState: "idle",
   agentBubbles: new Map(), // reply_id -> <li>
   toolRows: new Map(), // call_id -> <li>
@@ -267,6 +273,9 @@ function updateTalkButton() {
   ui.talkButton.dataset.state = state.callState;
   ui.talkLabel.textContent = { idle: "Talk", connecting: "Cancel", live: "Hang up", ending: "Ending…" }[state.callState];
   ui.talkAgent.textContent = agent ? `Agent: ${agent.name}` : "No agent selected";
+  const canChat = Boolean(state.api && state.selectedId) && state.callState === "idle";
+  ui.chatInput.disabled = !canChat;
+  ui.chatSend.disabled = !canChat;
 }
 
 function setCallState(callState, detail) {
@@ -408,19 +417,31 @@ const listener = {
   audio: renderAudio,
 };
 
-async function startCall() {
-  if (!requireKey() || !state.selectedId) return;
-  clearError();
-  let handler;
+async function toolHandlerOrExplain() {
   try {
-    handler = await compileToolHandler(ui.toolHandler.value);
+    const handler = await compileToolHandler(ui.toolHandler.value);
     setStatus(ui.toolHandlerStatus, "");
+    return handler;
   } catch (error) {
     setStatus(ui.toolHandlerStatus, error.message, "error");
     showError(error.message);
     $("#tool-handler-details").open = true;
-    return;
+    return null;
   }
+}
+
+function closeChat() {
+  state.chat?.end();
+  state.chat = null;
+  state.chatAgentId = null;
+}
+
+async function startCall() {
+  if (!requireKey() || !state.selectedId) return;
+  clearError();
+  closeChat();
+  const handler = await toolHandlerOrExplain();
+  if (!handler) return;
   ui.transcript.replaceChildren();
   ui.partial.textContent = "";
   state.agentBubbles.clear();
@@ -439,6 +460,36 @@ ui.talkButton.addEventListener("click", () => {
   } else {
     state.call?.hangUp();
   }
+});
+
+// A text chat with the selected agent: the same conversation view, in a text session.
+ui.chatForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = ui.chatInput.value.trim();
+  if (!text || !requireKey() || !state.selectedId || state.callState !== "idle") return;
+  clearError();
+  if (!state.chat?.open || state.chatAgentId !== state.selectedId) {
+    closeChat();
+    const handler = await toolHandlerOrExplain();
+    if (!handler) return;
+    ui.transcript.replaceChildren();
+    state.agentBubbles.clear();
+    state.toolRows.clear();
+    const chat = new TextChat({
+      api: state.api, agentId: state.selectedId, toolHandler: handler, listener, wsBase: defaultWsBase(),
+    });
+    state.chat = chat;
+    state.chatAgentId = state.selectedId;
+    try {
+      await chat.start();
+    } catch (error) {
+      showError(error.message || String(error));
+      closeChat();
+      return;
+    }
+  }
+  ui.chatInput.value = "";
+  state.chat.say(text);
 });
 
 document.addEventListener("keydown", (event) => {

@@ -431,7 +431,7 @@ export function describeSessionError(code, message) {
   }
 }
 
-function defaultWsBase() {
+export function defaultWsBase() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 }
 
