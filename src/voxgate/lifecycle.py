@@ -1,7 +1,8 @@
 """One voxgate instance's life: shared session state at start-up, drain on SIGTERM, several workers.
 
 - :func:`start_instance` (called by the app's lifespan) puts session checkpoints in Redis when
-  ``VOXGATE_REDIS_URL`` is set (else they stay in memory), creates the app's
+  ``VOXGATE_REDIS_URL`` is set (else they stay in memory), starts session history
+  (:mod:`voxgate.history.service`: records, artifacts, the webhook worker), creates the app's
   :class:`~voxgate.api.draining.SessionDrain` and makes SIGTERM/SIGINT drain the realtime sessions
   before the server's own shutdown begins. It starts the :class:`HeapTrimmer` (free C-heap pages go back
   to the OS when the server goes idle) and, opt-in, memory reports on SIGUSR2 (:data:`DEBUG_MEMORY_ENV`).
@@ -78,6 +79,9 @@ async def start_instance(app: FastAPI) -> None:
                 "VOXGATE_REDIS_URL is set but VOXGATE_SECRET_KEY is not: instances with different data "
                 "directories cannot decrypt each other's agents or session checkpoints"
             )
+    from voxgate.history.service import start_history
+
+    await start_history(app)  # session records, artifacts, the webhook worker
     drain = SessionDrain(settings.drain_seconds)
     app.state.drain = drain
     handler = DrainOnSignal(drain)
