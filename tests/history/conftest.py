@@ -4,7 +4,7 @@ webhook retries, and helpers to read a session's record once its connection ende
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -58,4 +58,25 @@ async def ended_session(
                 return response.json()  # type: ignore[no-any-return]
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"session {session_id} did not end: {response.text}")
+            await asyncio.sleep(0.05)  # polling a REST resource: there is no event to await
+
+
+async def deliveries_when(
+    server: LiveServer,
+    session_id: str,
+    ready: Callable[[list[dict[str, Any]]], bool],
+    headers: dict[str, str] | None = None,
+    within: float = 15.0,
+) -> list[dict[str, Any]]:
+    """The session's webhook deliveries once ``ready(deliveries)`` holds (outcomes are recorded after the
+    receiver answered, so a test that saw the request polls for the record)."""
+    path = f"/v1/sessions/{session_id}/webhook-deliveries"
+    async with server.async_client(headers=headers or server.auth_headers()) as http:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            deliveries: list[dict[str, Any]] = (await http.get(path)).json()["deliveries"]
+            if ready(deliveries):
+                return deliveries
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"deliveries of {session_id}: {deliveries}")
             await asyncio.sleep(0.05)  # polling a REST resource: there is no event to await
