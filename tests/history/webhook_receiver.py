@@ -41,7 +41,7 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, secret: str, answers: list[int] | None = None) -> None:
+    def __init__(self, secret: str, answers: list[int] | None = None, port: int = 0) -> None:
         self.secret = secret
         self.answers = list(answers or [])
         self.received: list[Received] = []
@@ -70,7 +70,7 @@ class WebhookReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

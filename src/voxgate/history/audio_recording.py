@@ -45,7 +45,9 @@ class OggOpusWriter:
     def __init__(self, path: Path, rate: int = RECORDING_RATE, bitrate: int = RECORDING_BITRATE) -> None:
         try:
             # flush_packets: each finished Ogg page goes to the file at once (nothing waits in a buffer).
-            self._container = av.open(str(path), "w", format="ogg", options={"flush_packets": "1"})
+            self._container = av.open(
+                str(path), "w", format="ogg", options={"flush_packets": "1", "page_duration": "250000"}
+            )
             self._stream = self._container.add_stream("libopus", rate=rate, layout="stereo")
             self._stream.bit_rate = bitrate
         except (OSError, av.FFmpegError) as exc:

@@ -26,7 +26,8 @@ class TimelineSpool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        # Line-buffered: every entry reaches the file at once, so a killed process leaves its timeline.
+        self._file: IO[str] | None = path.open("a", encoding="utf-8", buffering=1)
         self._run: dict[str, Any] | None = None
         self.failed: str | None = None
 
