@@ -199,6 +199,10 @@ class TwoTrackRecording:
             self._writer.abandon()
             return
         self.cut_agent()
+        for (side, _rate), resampler in self._resamplers.items():
+            tail = np.asarray(resampler.flush(), dtype=np.int16)
+            if side == "caller" and tail.size:  # the agent's tail was never played
+                self._caller.add(max(self._caller.end, self._written), tail)
         self._flush(max(self._caller.end, self._agent.end))
         try:
             self._writer.close()
