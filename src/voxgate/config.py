@@ -87,6 +87,27 @@ class Settings(BaseSettings):
     are private/loopback, and over plain http (voxgate.outbound.policy). Comma separated. Default: none
     (https and public addresses only)."""
 
+    # --- session history, recordings and webhooks (docs/history.md) --------------------------------
+    retention_days: int = Field(default=30, ge=0)
+    """Ended sessions (records, artifacts, finished webhook deliveries) are deleted this many days after
+    they ended, by a periodic sweep. 0 keeps nothing: no artifact is written and records go at the next
+    sweep."""
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often the retention sweep (and the check for sessions of stopped processes) runs."""
+    record_audio: bool = True
+    """Record each session's audio (agents and sessions can turn it off with ``record: false``)."""
+    artifacts_dir: Path | None = None
+    """Where artifacts are stored. Default: data_dir/artifacts."""
+    artifact_link_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+    """Lifetime of the signed artifact links of ``GET /v1/sessions/{id}``."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """One webhook attempt: connect, send and read the answer within this many seconds."""
+    webhook_retry_base_seconds: float = Field(default=15.0, gt=0)
+    """First retry delay of a failed webhook delivery; doubled on each failure, at most one hour, for
+    25 hours."""
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the webhook worker looks for due deliveries (it is also woken by new ones)."""
+
     # --- telephony (Twilio) ---------------------------------------------------------------------
     twilio_account_sid: str | None = None
     """Twilio account SID: webhooks from another account are refused; ``voxgate call`` uses it."""
@@ -147,6 +168,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'voxgate.db'}"
+
+    @property
+    def effective_artifacts_dir(self) -> Path:
+        return self.artifacts_dir or self.data_dir / "artifacts"
 
     @property
     def effective_model_cache_dir(self) -> Path:

@@ -130,6 +130,20 @@ SESSIONS_ENDED = Counter(
 )
 SESSION_ERRORS = Counter("voxgate_session_errors", "session.error events sent, by code.", ["code"])
 
+# --- session history and webhooks -----------------------------------------------------------------
+HISTORY_FAILURES = Counter(
+    "voxgate_history_write_failures",
+    "Artifacts that could not be written completely (e.g. a full disk), by artifact "
+    "(audio, timeline, metadata); the conversation went on.",
+    ["artifact"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "voxgate_webhook_attempts",
+    "Webhook delivery attempts by outcome: 'delivered' (2xx), 'retry' (failed, retried later), "
+    "'failed' (failed, given up).",
+    ["outcome"],
+)
+
 # --- input path, inference, runtime ---------------------------------------------------------------
 INPUT_FRAME_LAG_SECONDS = Histogram(
     "voxgate_input_frame_lag_seconds",
@@ -452,6 +466,14 @@ def observe_inference_wait(model: str, seconds: float) -> None:
 
 def count_session_error(code: str) -> None:
     SESSION_ERRORS.labels(code=code).inc()
+
+
+def count_history_failure(artifact: str) -> None:
+    HISTORY_FAILURES.labels(artifact=artifact).inc()
+
+
+def count_webhook_attempt(outcome: str) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
 
 
 class SessionMeter:

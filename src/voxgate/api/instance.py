@@ -2,7 +2,8 @@
 :func:`start_instance`): session checkpoints in Redis when ``VOXGATE_REDIS_URL`` is set (else in memory),
 the :class:`~voxgate.api.draining.SessionDrain` with SIGTERM/SIGINT draining the realtime sessions before the
 server's own shutdown begins (:class:`DrainOnSignal`), the idle heap trimmer and, opt-in, memory reports
-(:mod:`voxgate.memory_care`). Everything it opens is closed by the app's shutdown callbacks.
+(:mod:`voxgate.memory_care`), and session history (:mod:`voxgate.history.service`: records, artifacts,
+the webhook worker). Everything it opens is closed by the app's shutdown callbacks.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ async def start_instance(app: FastAPI) -> None:
                 "VOXGATE_REDIS_URL is set but VOXGATE_SECRET_KEY is not: instances with different data "
                 "directories cannot decrypt each other's agents or session checkpoints"
             )
+    from voxgate.history.service import start_history
+
+    await start_history(app)  # session records, artifacts, the webhook worker
     drain = SessionDrain(settings.drain_seconds)
     app.state.drain = drain
     handler = DrainOnSignal(drain)

@@ -27,6 +27,7 @@ from voxgate.conversation.dependencies import SessionDependencies, SinkClosed
 from voxgate.conversation.http_tools import HttpToolRunner
 from voxgate.conversation.notices import TransportClosed
 from voxgate.conversation.session import Session
+from voxgate.history.service import session_recorder
 from voxgate.outbound.policy import OutboundPolicy
 from voxgate.protocol.config import LLMEndpoint, SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
@@ -222,15 +223,20 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: Sess
     deps = session_dependencies(
         websocket, identity.project_id, identity.max_session_seconds, resume_only=identity.resume_only
     )
-    session = Session(deps, drain.track(sink))
+    recorder = session_recorder(state, identity.project_id, identity.channel)  # [history]
+    recorded = recorder.wrap_sink(sink)  # [history] the recorder sees every event and the close
+    session = Session(deps, drain.track(recorded))
     session_task = asyncio.create_task(session.run(), name="session")
     try:
-        await _pump(websocket, session, session_task, state.settings.max_ws_message_bytes)
+        await _pump(
+            websocket, session, session_task, state.settings.max_ws_message_bytes, recorder.client_input
+        )
     finally:
         session.push(TransportClosed())
         await session_task
-        drain.release(sink)
+        drain.release(recorded)
         meter.close()
+        await recorder.finish()  # [history] closes the record and the artifacts (bounded, never raises)
         if sink.slow_consumer:
             observability.count_session_error(SLOW_CONSUMER)
             await close_slow_consumer(websocket)
@@ -240,7 +246,11 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: Sess
 
 
 async def _pump(
-    websocket: WebSocket, session: Session, session_task: asyncio.Task[None], max_bytes: int
+    websocket: WebSocket,
+    session: Session,
+    session_task: asyncio.Task[None],
+    max_bytes: int,
+    observe: Callable[[object], None],
 ) -> None:
     """Read frames until the client goes away or the session ends. A frame is read only while the session's
     queue has room (the rest wait in the client's socket), so a busy or blocked session bounds the backlog."""
@@ -263,7 +273,9 @@ async def _pump(
             return
         if message["type"] == "websocket.disconnect":
             return
-        session.push(frame_to_input(message.get("text"), max_bytes))
+        item = frame_to_input(message.get("text"), max_bytes)
+        observe(item)  # [history] before the session handles (and trims) it
+        session.push(item)
 
 
 def frame_to_input(text: str | None, max_bytes: int) -> AnyClientEvent | ProtocolError:

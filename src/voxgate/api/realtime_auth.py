@@ -33,6 +33,9 @@ class RealtimeGrant:
     max_session_seconds: float
     resume_only: str | None = None
     """Set for a resume token: the one session id this connection may resume (and nothing else)."""
+    channel: str = "websocket"
+    """How the client connected, for its session record: ``websocket`` (an API key) or ``browser`` (a
+    one-time token)."""
 
 
 def resume_token_signer(state: Any, settings: Settings) -> ResumeTokens:
@@ -70,7 +73,9 @@ async def authenticate_realtime(
         grant = await store.tokens.redeem(credential)
         if grant is None:
             return _refusal("invalid, expired or used token")
-        return RealtimeGrant(grant.project_id, min(server_cap, float(grant.max_session_duration_seconds)))
+        return RealtimeGrant(
+            grant.project_id, min(server_cap, float(grant.max_session_duration_seconds)), channel="browser"
+        )
     if credential.startswith(RESUME_TOKEN_PREFIX):
         resume = resume_token_signer(connection.app.state, settings).verify(credential)
         if resume is None:

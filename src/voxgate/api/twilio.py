@@ -50,11 +50,15 @@ from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.config import Settings
 from voxgate.conversation.dependencies import EventSink
 from voxgate.conversation.session import Session
+from voxgate.history.recorder import PHONE, SessionRecorder
+from voxgate.history.service import NullRecorder, session_recorder
 from voxgate.protocol.errors import CloseCode, ErrorCode
 from voxgate.protocol.events import ServerEvent
 from voxgate.store import Store
 from voxgate.telephony.bridge import (
     AGENT_ID_PARAMETER,
+    CALLED_NUMBER_PARAMETER,
+    CALLER_NUMBER_PARAMETER,
     MAX_EARLY_FRAMES,
     TOKEN_PARAMETER,
     MediaStreamBridge,
@@ -111,9 +115,11 @@ async def voice_webhook(request: Request, agent_id: str | None = None) -> Respon
         max_session_duration_seconds=settings.max_session_duration_seconds,
     )
     base = settings.public_base_url or str(request.base_url)
-    twiml = connect_stream_twiml(
-        stream_url(base), {AGENT_ID_PARAMETER: agent_id, TOKEN_PARAMETER: minted.token}
-    )
+    parameters = {AGENT_ID_PARAMETER: agent_id, TOKEN_PARAMETER: minted.token}
+    for name, field in ((CALLER_NUMBER_PARAMETER, "From"), (CALLED_NUMBER_PARAMETER, "To")):  # [history]
+        if number := (form.get(field) or "")[:64]:
+            parameters[name] = number
+    twiml = connect_stream_twiml(stream_url(base), parameters)
     logger.info(
         "Twilio call %s from %s answered with agent %s", form.get("CallSid"), form.get("From"), agent_id
     )
@@ -183,10 +189,11 @@ class MeteredSink:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """What an accepted stream holds until it ends: its session slot and its meter."""
+    """What an accepted stream holds until it ends: its session slot, its meter and its recorder."""
 
     slot: SessionSlot
     meter: observability.SessionMeter
+    recorder: SessionRecorder | NullRecorder
 
     def release(self) -> None:
         """Idempotent: the meter counts the session as ended once; the slot is given back once."""
@@ -214,13 +221,22 @@ def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], Non
             logger.warning("refused a Twilio media stream: at capacity (%d sessions)", settings.max_sessions)
             return None
         meter = observability.SessionMeter(grant.project_id)
-        on_admitted(Admission(slot, meter))
+        recorder = session_recorder(  # [history]
+            websocket.app.state,
+            grant.project_id,
+            PHONE,
+            caller_number=getattr(sink, "caller_number", None),
+            called_number=getattr(sink, "called_number", None),
+        )
+        on_admitted(Admission(slot, meter, recorder))
         limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
         deps = session_dependencies(websocket, grant.project_id, float(limit))
         deps.load_agent = phone_agent_loader(deps.load_agent)
         deps.acknowledged_playout = True
         deps.input_rate_burst_seconds = max(settings.input_rate_burst_seconds, EARLY_AUDIO_SECONDS)
-        return Session(deps, MeteredSink(sink, meter))
+        session = Session(deps, recorder.wrap_sink(MeteredSink(sink, meter)))  # [history]
+        recorder.observe_pushes(session)  # [history] the bridge pushes the caller's events itself
+        return session
 
     return open_session
 
@@ -248,6 +264,7 @@ async def media_stream(websocket: WebSocket) -> None:
             await bridge.finish()  # the session has ended (or was cancelled) when this returns
         finally:
             for admission in admitted:
+                await admission.recorder.finish()  # [history] bounded, never raises
                 admission.release()
             drain.release(websocket)
 

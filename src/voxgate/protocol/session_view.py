@@ -46,6 +46,12 @@ TOOL_VIEW_KEYS = (
 on the agent record."""
 
 
+def without_secrets(value: Any) -> Any:
+    """A copy of any configuration-shaped JSON (a ``session.update`` payload, an agent record) with the
+    secrets taken out as in the view: header values, ``api_key``, ``secret``."""
+    return _without_secrets(value)
+
+
 def _tool_view(tool: dict[str, Any]) -> dict[str, Any]:
     shown: dict[str, Any] = {"type": "function"}
     shown.update({key: tool.get(key) for key in TOOL_VIEW_KEYS})

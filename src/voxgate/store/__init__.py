@@ -1,9 +1,10 @@
-"""Persistence: API keys, stored agents and one-time tokens behind one ``Store``.
+"""Persistence: API keys, stored agents, one-time tokens, session records and webhooks behind one ``Store``.
 
 store = await Store.open(settings)          # migrates, opens the engine
 principal = await store.keys.verify(raw)    # -> Principal | None
 config = await store.agents.load_for_session(principal.project_id, agent_id)  # -> SessionConfig | None
 grant = await store.tokens.redeem(token)    # -> TokenGrant | None
+store.sessions, store.webhooks, store.outbox # session history and webhooks (voxgate.history)
 await store.close()
 """
 
@@ -22,7 +23,10 @@ from voxgate.store.document_errors import AgentDocumentError
 from voxgate.store.keys import DEFAULT_PROJECT, ApiKeyInfo, KeyRepository, Principal
 from voxgate.store.migrate import upgrade_to_head
 from voxgate.store.secret_box import SecretBox
+from voxgate.store.session_records import SessionRecordRepository
 from voxgate.store.tokens import MintedToken, TokenGrant, TokenRepository
+from voxgate.store.webhook_outbox import RetryPolicy, WebhookOutbox
+from voxgate.store.webhook_subscriptions import WebhookSubscriptionRepository
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -46,17 +50,30 @@ class Store:
     keys: KeyRepository
     agents: AgentRepository
     tokens: TokenRepository
+    sessions: SessionRecordRepository
+    webhooks: WebhookSubscriptionRepository
+    outbox: WebhookOutbox
+    box: SecretBox
 
     @classmethod
     async def open(cls, settings: Settings, *, connect_args: dict[str, Any] | None = None) -> Store:
         """Open ``settings.effective_database_url``, apply migrations, load the secret key."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
-        return await cls.open_url(settings.effective_database_url, box, connect_args=connect_args)
+        retry = RetryPolicy(base_seconds=settings.webhook_retry_base_seconds)
+        return await cls.open_url(
+            settings.effective_database_url, box, connect_args=connect_args, retry=retry
+        )
 
     @classmethod
     async def open_url(
-        cls, url: str, box: SecretBox, *, connect_args: dict[str, Any] | None = None, migrate: bool = True
+        cls,
+        url: str,
+        box: SecretBox,
+        *,
+        connect_args: dict[str, Any] | None = None,
+        migrate: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> Store:
         engine = create_engine(url, connect_args=connect_args)
         try:
@@ -71,6 +88,10 @@ class Store:
             keys=KeyRepository(sessions),
             agents=AgentRepository(sessions, box),
             tokens=TokenRepository(engine),
+            sessions=SessionRecordRepository(sessions, retry or RetryPolicy()),
+            webhooks=WebhookSubscriptionRepository(sessions, box),
+            outbox=WebhookOutbox(sessions, box, engine.dialect.name),
+            box=box,
         )
 
     async def ping(self) -> None:

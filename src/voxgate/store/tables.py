@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -83,3 +83,100 @@ class TokenRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     redeemed_at: Mapped[datetime | None]
+
+
+class SessionRecordRow(Base):
+    """One realtime session or phone call (HOSTED.md §6): created at ``session.ready``, ended with its close
+    reason. ``owner``/``lease_until``: the live process that holds it (see history.records)."""
+
+    __tablename__ = "session_records"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    caller_number: Mapped[str | None] = mapped_column(String(64))
+    called_number: Mapped[str | None] = mapped_column(String(64))
+    public_close_reason: Mapped[str | None] = mapped_column(String(64))
+    close_code: Mapped[int | None]
+    duration_seconds: Mapped[float | None]
+    config: Mapped[dict[str, Any]]
+    """The effective configuration without secrets (protocol.session_view)."""
+    inline_webhook: Mapped[dict[str, Any] | None]
+    """The ``webhook`` of ``session.update``: ``{url, events, secret}`` with the secret encrypted."""
+    artifacts: Mapped[list[Any]] = mapped_column(JSON)
+    """``[{type, name, content_type, complete, segment}]`` (history.artifacts)."""
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    """Connections the session ran on (a resumed session adds one)."""
+    owner: Mapped[str | None] = mapped_column(String(160))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+
+
+class WebhookSubscriptionRow(Base):
+    __tablename__ = "webhook_subscriptions"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(1024))
+    """Fernet-encrypted (store.secret_box); write-only through the API."""
+    secret_version: Mapped[int]
+    enabled: Mapped[bool]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """The outbox: one event for one receiver, written with the record change it announces and sent by
+    whichever instance claims it first (history.webhook_worker)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(64))
+    """None for the inline ``webhook`` of a session (its url and secret are then on this row)."""
+    session_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str | None] = mapped_column(String(1024))
+    body: Mapped[str] = mapped_column(Text)
+    """The exact JSON sent (and signed) on every attempt."""
+    status: Mapped[str] = mapped_column(String(16))
+    attempt_count: Mapped[int]
+    http_status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(1024))
+    delivered_at: Mapped[datetime | None]
+    next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    give_up_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class WebhookAttemptRow(Base):
+    __tablename__ = "webhook_attempts"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int]
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[float]
+    http_status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(1024))
+    instance: Mapped[str] = mapped_column(String(160))

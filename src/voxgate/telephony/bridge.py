@@ -85,6 +85,9 @@ logger = logging.getLogger(__name__)
 
 AGENT_ID_PARAMETER = "agent_id"
 TOKEN_PARAMETER = "token"
+CALLER_NUMBER_PARAMETER = "caller_number"
+CALLED_NUMBER_PARAMETER = "called_number"
+"""The call's ``From`` and ``To``, passed by the voice webhook for the session record (optional)."""
 MAX_EARLY_FRAMES = 500
 """Caller frames buffered before ``session.ready`` (10 s of 20 ms frames); older ones are dropped."""
 END_TIMEOUT_SECONDS = 5.0
@@ -126,6 +129,8 @@ class MediaStreamBridge:
         self.stream_sid = ""
         self.call_sid = ""
         self.session_id: str | None = None
+        self.caller_number: str | None = None
+        self.called_number: str | None = None
         self.ended = asyncio.Event()
         """Set when the call is over for the bridge: the stream was refused or the session ended."""
         self.rejected_frames = 0
@@ -190,6 +195,8 @@ class MediaStreamBridge:
             return
         agent_id = details.custom_parameters.get(AGENT_ID_PARAMETER, "")
         token = details.custom_parameters.get(TOKEN_PARAMETER, "")
+        self.caller_number = details.custom_parameters.get(CALLER_NUMBER_PARAMETER) or None
+        self.called_number = details.custom_parameters.get(CALLED_NUMBER_PARAMETER) or None
         if not agent_id or not token:
             logger.warning("call %s: refused a stream without agent_id and token parameters", self.call_sid)
             await self._refuse()
