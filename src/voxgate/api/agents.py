@@ -25,12 +25,13 @@ from voxgate.api.rest_errors import (
     described,
     from_pydantic,
     malformed_json,
+    update_conflict,
     validation_failed,
 )
 from voxgate.config import Settings
 from voxgate.protocol.agents import AgentCreate, AgentRecord, AgentUpdate
 from voxgate.protocol.frame_limits import nesting_refusal
-from voxgate.store import AgentDocumentError, Principal, Store
+from voxgate.store import AgentDocumentError, AgentUpdateConflict, Principal, Store
 from voxgate.store.paging import InvalidCursor
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -155,6 +156,8 @@ async def update_agent(request: Request, principal: CallerPrincipal, agent_id: A
         record = await store.agents.update(principal.project_id, agent_id, update)
     except AgentDocumentError as exc:
         raise validation_failed([(("body", *exc.loc), exc.message, exc.error_type)]) from None
+    except AgentUpdateConflict as exc:
+        raise update_conflict(str(exc)) from None
     if record is None:
         raise agent_not_found()
     return JSONResponse(record)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voxgate.config import Settings
-from voxgate.store.agents import AgentRepository
+from voxgate.store.agents import AgentRepository, AgentUpdateConflict
 from voxgate.store.database import create_engine, session_factory
 from voxgate.store.document_errors import AgentDocumentError
 from voxgate.store.keys import DEFAULT_PROJECT, ApiKeyInfo, KeyRepository, Principal
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_PROJECT",
     "AgentDocumentError",
     "AgentRepository",
+    "AgentUpdateConflict",
     "ApiKeyInfo",
     "KeyRepository",
     "MintedToken",

@@ -72,6 +72,8 @@ class AgentRow(Base):
     """The agent configuration; secrets inside it are Fernet-encrypted (see store/agent_documents.py)."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Incremented by every update; an update only lands on the version it read (store/agents.py)."""
 
 
 class TokenRow(Base):
