@@ -47,6 +47,7 @@ from voxgate.conversation.input_queue import SessionInputQueue
 from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import CallState, Ledger, ToolCallRecord
 from voxgate.conversation.loop_stalls import StallCredit, loop_heartbeat
+from voxgate.conversation.prompt_limits import prompt_budget_error
 from voxgate.conversation.reply import Reply, ReplyContext, ReplyOutcome
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
 from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadline, ToolCalls, ToolStep
@@ -573,6 +574,9 @@ class Session:
                     )
                 )
                 return False
+        if (error := await prompt_budget_error(self.deps.settings, config, llm)) is not None:
+            await self._error(error)
+            return False
         self.stack = stack
         self.llm = llm
         self.config = config
@@ -763,6 +767,11 @@ class Session:
             except ValidationError as exc:
                 await self._error(protocol_error_from_validation(exc, prefix="session.output"))
                 return
+        if error := await prompt_budget_error(
+            self.deps.settings, config.model_copy(update=updates), self.llm
+        ):
+            await self._error(error)
+            return
         for param in immutable:
             await self._error(
                 ProtocolError(
