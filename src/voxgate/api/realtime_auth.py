@@ -33,6 +33,8 @@ class RealtimeGrant:
     max_session_seconds: float
     resume_only: str | None = None
     """Set for a resume token: the one session id this connection may resume (and nothing else)."""
+    key_id: str | None = None
+    """The API key behind the connection (the key itself, or the one that minted its token)."""
 
 
 def resume_token_signer(state: Any, settings: Settings) -> ResumeTokens:
@@ -70,7 +72,8 @@ async def authenticate_realtime(
         grant = await store.tokens.redeem(credential)
         if grant is None:
             return _refusal("invalid, expired or used token")
-        return RealtimeGrant(grant.project_id, min(server_cap, float(grant.max_session_duration_seconds)))
+        cap = min(server_cap, float(grant.max_session_duration_seconds))
+        return RealtimeGrant(grant.project_id, cap, key_id=grant.api_key_id)
     if credential.startswith(RESUME_TOKEN_PREFIX):
         resume = resume_token_signer(connection.app.state, settings).verify(credential)
         if resume is None:
@@ -81,4 +84,4 @@ async def authenticate_realtime(
     principal = await store.keys.verify(credential)
     if principal is None:
         return _refusal("invalid API key")
-    return RealtimeGrant(principal.project_id, server_cap)
+    return RealtimeGrant(principal.project_id, server_cap, key_id=principal.key_id)
