@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     slow_consumer_seconds: float = Field(default=10.0, gt=0)
     """How long one send to a ``/v1/ws`` client may wait for the client to read before the server closes
     the connection with 1008 ``slow_consumer``."""
+    credential_recheck_seconds: float = Field(default=5.0, gt=0)
+    """How often live ``/v1/ws`` sessions are checked against revoked API keys: a session whose key (or
+    the key that minted its token) was revoked ends within this many seconds (``unauthorized``, 1008)."""
     resume_grace_seconds: float = 30.0
     agent_ready_timeout_seconds: float = 10.0
     max_session_duration_seconds: int = 10_800

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.api.concurrent_updates import assert_parallel_updates_all_land
 from tests.api.conftest import agent_body
 from tests.conftest import ServerFactory
 
@@ -57,3 +58,10 @@ def test_server_on_postgres_migrates_serves_and_keeps_agents(
     with server.client() as client:
         assert client.get(f"/v1/agents/{record['id']}").json() == record
         assert client.get("/v1/agents/%00").status_code == 404
+
+
+def test_parallel_partial_updates_all_land_on_postgres(
+    live_server_factory: ServerFactory, postgres_database_url: str
+) -> None:
+    server = live_server_factory(env={"VOXGATE_DATABASE_URL": postgres_database_url})
+    assert_parallel_updates_all_land(server)

@@ -83,3 +83,27 @@ async def test_minting_purges_long_expired_tokens(store: Store) -> None:
     async with store.engine.connect() as connection:
         count = len((await connection.execute(select(TokenRow.token_hash))).all())
     assert count == 1
+
+
+async def test_a_token_is_redeemed_only_for_its_purpose(store: Store) -> None:
+    project_id = await _project(store)
+    realtime = await store.tokens.mint(project_id, 60, 600)
+    phone = await store.tokens.mint(project_id, 60, 600, purpose="phone_stream", agent_id="agent_1")
+    assert await store.tokens.redeem(realtime.token, "phone_stream") is None
+    assert await store.tokens.redeem(phone.token) is None
+    grant = await store.tokens.redeem(phone.token, "phone_stream")
+    assert grant is not None and grant.agent_id == "agent_1" and grant.api_key_id is None
+    assert await store.tokens.redeem(realtime.token) is not None
+
+
+async def test_a_token_stops_working_when_the_key_that_minted_it_is_revoked(store: Store) -> None:
+    raw, info = await store.keys.create("minting")
+    principal = await store.keys.verify(raw)
+    assert principal is not None
+    kept = await store.tokens.mint(principal.project_id, 60, 600, api_key_id=info.id)
+    doomed = await store.tokens.mint(principal.project_id, 60, 600, api_key_id=info.id)
+    grant = await store.tokens.redeem(kept.token)
+    assert grant is not None and grant.api_key_id == info.id
+    await store.keys.revoke(info.id)
+    assert await store.tokens.redeem(doomed.token) is None
+    assert await store.keys.inactive_among({info.id, "key_unknown"}) == {info.id, "key_unknown"}

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from voxgate.api.agent_prompt_budget import check_new_agent, updated_agent_check
 from voxgate.api.auth import require_principal
 from voxgate.api.list_pages import PageQuery, ResponseMetadata, invalid_cursor, list_body
 from voxgate.api.rest_errors import (
@@ -25,12 +26,13 @@ from voxgate.api.rest_errors import (
     described,
     from_pydantic,
     malformed_json,
+    update_conflict,
     validation_failed,
 )
 from voxgate.config import Settings
 from voxgate.protocol.agents import AgentCreate, AgentRecord, AgentUpdate
 from voxgate.protocol.frame_limits import nesting_refusal
-from voxgate.store import AgentDocumentError, Principal, Store
+from voxgate.store import AgentDocumentError, AgentUpdateConflict, Principal, Store
 from voxgate.store.paging import InvalidCursor
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -94,6 +96,7 @@ async def create_agent(request: Request, principal: CallerPrincipal) -> JSONResp
         create = AgentCreate.model_validate(data, context=_validation_context(request))
     except ValidationError as exc:
         raise from_pydantic(exc) from None
+    await check_new_agent(request, create)
     try:
         record = await _store(request).agents.create(principal.project_id, create)
     except AgentDocumentError as exc:
@@ -152,9 +155,13 @@ async def update_agent(request: Request, principal: CallerPrincipal, agent_id: A
     except ValidationError as exc:
         raise from_pydantic(exc) from None
     try:
-        record = await store.agents.update(principal.project_id, agent_id, update)
+        record = await store.agents.update(
+            principal.project_id, agent_id, update, check=await updated_agent_check(request)
+        )
     except AgentDocumentError as exc:
         raise validation_failed([(("body", *exc.loc), exc.message, exc.error_type)]) from None
+    except AgentUpdateConflict as exc:
+        raise update_conflict(str(exc)) from None
     if record is None:
         raise agent_not_found()
     return JSONResponse(record)

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketState
 from voxgate import observability
 from voxgate.api.draining import session_drain
 from voxgate.api.realtime_auth import RealtimeGrant, authenticate_realtime, resume_token_signer
+from voxgate.api.revocation_watch import revocation_watch
 from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.api.slow_consumer import SLOW_CONSUMER, SlowConsumer, close_slow_consumer, send_text_within
 from voxgate.config import Settings
@@ -226,12 +227,14 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, slot: Sess
     recorder = session_recorder(state, identity.project_id, identity.channel)  # [history]
     recorded = recorder.wrap_sink(sink)  # [history] the recorder sees every event and the close
     session = Session(deps, drain.track(recorded))
+    unwatch = revocation_watch(state).watch(identity.key_id, session.push)
     session_task = asyncio.create_task(session.run(), name="session")
     try:
         await _pump(
             websocket, session, session_task, state.settings.max_ws_message_bytes, recorder.client_input
         )
     finally:
+        unwatch()
         session.push(TransportClosed())
         await session_task
         drain.release(recorded)

@@ -36,6 +36,8 @@ class RealtimeGrant:
     channel: str = "websocket"
     """How the client connected, for its session record: ``websocket`` (an API key) or ``browser`` (a
     one-time token)."""
+    key_id: str | None = None
+    """The API key behind the connection (the key itself, or the one that minted its token)."""
 
 
 def resume_token_signer(state: Any, settings: Settings) -> ResumeTokens:
@@ -73,9 +75,8 @@ async def authenticate_realtime(
         grant = await store.tokens.redeem(credential)
         if grant is None:
             return _refusal("invalid, expired or used token")
-        return RealtimeGrant(
-            grant.project_id, min(server_cap, float(grant.max_session_duration_seconds)), channel="browser"
-        )
+        cap = min(server_cap, float(grant.max_session_duration_seconds))
+        return RealtimeGrant(grant.project_id, cap, channel="browser", key_id=grant.api_key_id)
     if credential.startswith(RESUME_TOKEN_PREFIX):
         resume = resume_token_signer(connection.app.state, settings).verify(credential)
         if resume is None:
@@ -86,4 +87,4 @@ async def authenticate_realtime(
     principal = await store.keys.verify(credential)
     if principal is None:
         return _refusal("invalid API key")
-    return RealtimeGrant(principal.project_id, server_cap)
+    return RealtimeGrant(principal.project_id, server_cap, key_id=principal.key_id)

@@ -41,6 +41,7 @@ STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     422: "invalid_value",
     429: "rate_limited",
@@ -146,6 +147,10 @@ def unauthorized() -> ApiError:
 
 def agent_not_found() -> ApiError:
     return ApiError(404, {"detail": AGENT_NOT_FOUND, "code": "agent_not_found"})
+
+
+def update_conflict(message: str) -> ApiError:
+    return ApiError(409, error_body("conflict", f"{message}; retry the update"), {"Retry-After": "1"})
 
 
 def malformed_json(reason: str) -> ApiError:

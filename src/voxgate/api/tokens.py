@@ -108,4 +108,5 @@ async def _mint(
         principal.project_id,
         expires_in_seconds=expires_in_seconds,
         max_session_duration_seconds=min(max_session_duration_seconds, settings.max_session_duration_seconds),
+        api_key_id=principal.key_id,
     )

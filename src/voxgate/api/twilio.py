@@ -64,7 +64,7 @@ from voxgate.telephony.bridge import (
     MediaStreamBridge,
     SessionOpener,
 )
-from voxgate.telephony.phone_agent import phone_agent_loader
+from voxgate.telephony.phone_agent import bound_agent_loader, phone_agent_loader
 from voxgate.telephony.webhook import (
     MEDIA_PATH,
     VOICE_PATH,
@@ -109,10 +109,16 @@ async def voice_webhook(request: Request, agent_id: str | None = None) -> Respon
         raise ApiError(
             404, {"detail": "Agent not found", "code": "AGENT_NOT_FOUND", "message": "Agent not found"}
         )
+    call_sid = form.get("CallSid")
+    if call_sid and not await store.answered_calls.first_answer(call_sid[:64]):
+        logger.warning("refused a replayed Twilio webhook: call %s was already answered", call_sid[:64])
+        raise ApiError(409, error_body("conflict", "this call was already answered"))
     minted = await store.tokens.mint(
         project_id,
         expires_in_seconds=STREAM_TOKEN_SECONDS,
         max_session_duration_seconds=settings.max_session_duration_seconds,
+        purpose="phone_stream",
+        agent_id=agent_id,
     )
     base = settings.public_base_url or str(request.base_url)
     parameters = {AGENT_ID_PARAMETER: agent_id, TOKEN_PARAMETER: minted.token}
@@ -210,7 +216,7 @@ def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], Non
 
     async def open_session(token: str, sink: EventSink) -> Session | None:
         store: Store | None = websocket.app.state.store
-        grant = await store.tokens.redeem(token) if store is not None else None
+        grant = await store.tokens.redeem(token, "phone_stream") if store is not None else None
         if grant is None:
             observability.count_session_error(ErrorCode.UNAUTHORIZED)
             logger.warning("refused a Twilio media stream: invalid, expired or already used stream token")
@@ -231,6 +237,8 @@ def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], Non
         on_admitted(Admission(slot, meter, recorder))
         limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
         deps = session_dependencies(websocket, grant.project_id, float(limit))
+        if grant.agent_id is not None:
+            deps.load_agent = bound_agent_loader(grant.agent_id, deps.load_agent)
         deps.load_agent = phone_agent_loader(deps.load_agent)
         deps.acknowledged_playout = True
         deps.input_rate_burst_seconds = max(settings.input_rate_burst_seconds, EARLY_AUDIO_SECONDS)

@@ -29,6 +29,7 @@ from voxgate.conversation.core_actions import (
     RecordTurn,
     SaveCheckpoint,
     Send,
+    VerifyConfig,
 )
 from voxgate.conversation.floor import (
     AddUserTurn,
@@ -240,8 +241,14 @@ class SessionCore:
         actions: Actions = [a for error in result.errors for a in self.error(error)]
         if result.config is None:
             return actions
-        self.config = result.config
-        return [*actions, self._configure_turns(), SaveCheckpoint(), Send(SessionUpdated(config=self.view()))]
+        return [*actions, VerifyConfig(result.config)]
+
+    def config_verified(self, config: SessionConfig, error: ProtocolError | None) -> Actions:
+        """The driver's answer to :class:`VerifyConfig`: apply the updated configuration, or refuse it."""
+        if error is not None:
+            return self.error(error)
+        self.config = config
+        return [self._configure_turns(), SaveCheckpoint(), Send(SessionUpdated(config=self.view()))]
 
     def view(self) -> dict[str, Any]:
         return session_config_view(self.config)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from voxgate.conversation.floor import FloorAction, StartReply
 from voxgate.conversation.timings import TurnTimings
 from voxgate.conversation.tool_calls import ToolAction
-from voxgate.protocol.config import TurnDetection
+from voxgate.protocol.config import SessionConfig, TurnDetection
 from voxgate.protocol.events import ServerEvent
 from voxgate.speech.base import ChatMessage
 
@@ -35,6 +35,14 @@ class LaunchReply:
 class ConfigureTurns:
     turn_detection: TurnDetection
     keyterms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    """Check an updated configuration against what only the driver can measure (the LLM's prompt budget,
+    counted with its tokenizer); the answer comes back through ``SessionCore.config_verified``."""
+
+    config: SessionConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,7 @@ CoreAction = (
     | Send
     | LaunchReply
     | ConfigureTurns
+    | VerifyConfig
     | SaveCheckpoint
     | Prefill
     | RecordTurn

@@ -35,6 +35,7 @@ from voxgate.conversation.core_actions import (
     RecordTurn,
     SaveCheckpoint,
     Send,
+    VerifyConfig,
 )
 from voxgate.conversation.dependencies import EventSink, SessionDependencies, SinkClosed
 from voxgate.conversation.floor import DropReply, InterruptReply, ReleaseReply, SetAgentActive
@@ -44,6 +45,7 @@ from voxgate.conversation.input_rate import InputRateBudget
 from voxgate.conversation.ledger import Ledger, ToolCallRecord
 from voxgate.conversation.notices import ConfigureDeadline, DurationExceeded, PlayoutAcknowledged
 from voxgate.conversation.prefill import Prefiller
+from voxgate.conversation.prompt_limits import prompt_budget_error
 from voxgate.conversation.reply_runner import ReplyRunner
 from voxgate.conversation.session_setup import Prepared, set_up
 from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
@@ -216,6 +218,10 @@ class Session:
                 if self.turns is not None:
                     signals = self.turns.set_agent_active(action.active)
                     await self._perform(self.core.turn_signals(signals, time.monotonic()))
+            elif isinstance(action, VerifyConfig):
+                assert self._models is not None
+                error = await prompt_budget_error(self.deps.settings, action.config, self._models.llm)
+                await self._perform(self.core.config_verified(action.config, error))
             elif isinstance(action, ConfigureTurns):
                 if self.turns is not None:
                     self.turns.configure(action.turn_detection, action.keyterms)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from voxgate.conversation.dependencies import SessionDependencies
+from voxgate.conversation.prompt_limits import prompt_budget_error
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
 from voxgate.protocol.events import (
@@ -145,6 +146,8 @@ async def prepare(deps: SessionDependencies, config: SessionConfig) -> Prepared 
             llm = deps.build_llm(config.llm[0])
         except Exception as exc:
             return _init_failure(f"the agent's LLM failed: {exc}")
+    if (error := await prompt_budget_error(deps.settings, config, llm)) is not None:
+        return error
     return Prepared(config, stack, llm)
 
 

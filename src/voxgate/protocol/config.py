@@ -19,6 +19,7 @@ from voxgate.outbound.addresses import normalise_host, url_refusal
 from voxgate.outbound.forbidden_headers import forbidden_header_refusal
 from voxgate.protocol.config_model import ConfigModel
 from voxgate.protocol.tool_extensions import MAX_DTMF_ARGUMENTS, DtmfCollectedArgument, ResponseInstructions
+from voxgate.protocol.tool_parameters import tool_parameters_refusal
 from voxgate.protocol.voices import DEFAULT_VOICE, REMOVED_VOICES, is_known_voice
 
 # Limits the spec leaves open (PROTOCOL.md §12); documented in docs/protocol-choices.md.
@@ -179,6 +180,13 @@ class ToolSpec(ConfigModel):
     dtmf_collected_arguments: list[DtmfCollectedArgument] = Field(
         default_factory=list, max_length=MAX_DTMF_ARGUMENTS
     )
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_schema(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        if (refusal := tool_parameters_refusal(parameters)) is not None:
+            raise ValueError(f"parameters {refusal}")
+        return parameters
 
 
 def unique_tool_names(tools: list[ToolSpec] | None) -> list[ToolSpec] | None:

@@ -40,6 +40,7 @@ from voxgate.speech.base import (
 from voxgate.speech.executor import FOREGROUND, InferenceExecutor
 from voxgate.speech.llama_prompt_cache import LlamaPromptCache
 from voxgate.speech.models import resolve_model
+from voxgate.speech.prompt_budget import DEFAULT_REPLY_TOKENS
 from voxgate.speech.tool_call_parsing import ToolCallStreamParser, caller_context, is_grounded
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "qwen2.5-0.5b-instruct-q4km"
 FOREGROUND_MAX_WAIT_SECONDS = 0.3
+GENERATION_TIME_BUDGET_SECONDS = 45.0
+"""A generation still running this long after it started is abandoned with a LanguageModelError (a failed
+reply), so one request cannot hold the shared inference thread for minutes. The prompt itself is bounded
+in tokens (``_prompt_tokens``); this bounds what the time per token makes of it."""
 """Longest pause between two tokens while speech is being synthesised (``executor.ForegroundWork``)."""
 
 _CHATML_TEMPLATE = (
@@ -161,7 +166,7 @@ class LlamaLLM:
         settings: Settings,
         *,
         temperature: float = 0.2,
-        max_tokens: int = 200,
+        max_tokens: int = DEFAULT_REPLY_TOKENS,
         seed: int = 1234,
         max_cached_sessions: int = 8,
         anticipate_tokens: int = 16,
@@ -324,22 +329,38 @@ class LlamaLLM:
         self._executor.shutdown(wait=False)
         self.prompt_cache.clear()
 
+    def count_prompt_tokens(self, system_prompt: str, tools: Sequence[ToolSchema]) -> int:
+        """Tokens the system prompt and tools take in a prompt (chat template included), without
+        evaluating anything (speech.prompt_budget). Tokenizing only reads the vocabulary, so any thread
+        may call it."""
+        prompt = self.renderer.render(
+            [ChatMessage("system", system_prompt)], tools, add_generation_prompt=False
+        )
+        return len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
     # --- worker-thread side -------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
         """Tokenised prompt, dropping the oldest turns (never the system prompt) to fit the context."""
-        budget = self.context_tokens - self.max_tokens
         while True:
             prompt = self.renderer.render(messages, tools)
             tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-            if len(tokens) <= budget:
+            if len(tokens) <= self._prompt_budget:
                 return tokens
             trimmed = _drop_oldest_turn(messages)
             if trimmed is None:
-                raise LanguageModelError(
-                    f"the prompt needs {len(tokens)} tokens but only {budget} fit in the context "
-                    f"(VOXGATE_LLM_CONTEXT_TOKENS={self.context_tokens}); shorten the system prompt or tools"
-                )
+                raise self._too_long(len(tokens))
             messages = trimmed
+
+    @property
+    def _prompt_budget(self) -> int:
+        """The most tokens a prompt may have: the context less the reply budget (also caps a prefill)."""
+        return self.context_tokens - self.max_tokens
+
+    def _too_long(self, tokens: int) -> LanguageModelError:
+        return LanguageModelError(
+            f"the prompt needs {tokens} tokens but only {self._prompt_budget} fit in the context "
+            f"(VOXGATE_LLM_CONTEXT_TOKENS={self.context_tokens}); shorten the system prompt or tools"
+        )
 
     def _prompt_for(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
         if tools and messages[-1].role == "tool":  # the small model must answer the result in words
@@ -419,10 +440,17 @@ class LlamaLLM:
                 run.produced, run.finished = anticipated.tokens, anticipated.finished
                 anticipated_tokens = anticipated.tokens
             if not run.finished and budget > 0:
-                rest = self._complete(prompt, budget, speak_only, stop.is_set, emit)
+                deadline = started + GENERATION_TIME_BUDGET_SECONDS
+                rest = self._complete(
+                    prompt, budget, speak_only, lambda: stop.is_set() or time.perf_counter() > deadline, emit
+                )
                 run.produced += rest.produced
                 run.first_at = run.first_at or rest.first_at
                 run.stopped = rest.stopped
+                if rest.stopped and not stop.is_set():
+                    raise LanguageModelError(
+                        f"the reply took longer than {GENERATION_TIME_BUDGET_SECONDS:g} s and was abandoned"
+                    )
         except LanguageModelError:
             raise
         except Exception as exc:
@@ -492,6 +520,8 @@ class LlamaLLM:
     def _warm(self, messages: list[ChatMessage], tools: list[ToolSchema], session_key: str | None) -> None:
         prompt = self.renderer.render(messages, tools, add_generation_prompt=False)
         tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) > self._prompt_budget:  # never prefill what no reply could use
+            raise self._too_long(len(tokens))
         self.prompt_cache.switch(session_key, tokens)
         self.prompt_cache.prefill(tokens)
 

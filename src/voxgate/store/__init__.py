@@ -13,17 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voxgate.config import Settings
-from voxgate.store.agents import AgentRepository
+from voxgate.store.agents import AgentRepository, AgentUpdateConflict
+from voxgate.store.answered_calls import AnsweredCalls
 from voxgate.store.database import create_engine, session_factory
 from voxgate.store.document_errors import AgentDocumentError
 from voxgate.store.keys import DEFAULT_PROJECT, ApiKeyInfo, KeyRepository, Principal
 from voxgate.store.migrate import upgrade_to_head
 from voxgate.store.secret_box import SecretBox
 from voxgate.store.session_records import SessionRecordRepository
+from voxgate.store.tables import ReadinessProbeRow, utc_now
 from voxgate.store.tokens import MintedToken, TokenGrant, TokenRepository
 from voxgate.store.webhook_outbox import RetryPolicy, WebhookOutbox
 from voxgate.store.webhook_subscriptions import WebhookSubscriptionRepository
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_PROJECT",
     "AgentDocumentError",
     "AgentRepository",
+    "AgentUpdateConflict",
     "ApiKeyInfo",
     "KeyRepository",
     "MintedToken",
@@ -54,6 +57,7 @@ class Store:
     webhooks: WebhookSubscriptionRepository
     outbox: WebhookOutbox
     box: SecretBox
+    answered_calls: AnsweredCalls
 
     @classmethod
     async def open(cls, settings: Settings, *, connect_args: dict[str, Any] | None = None) -> Store:
@@ -92,12 +96,21 @@ class Store:
             webhooks=WebhookSubscriptionRepository(sessions, box),
             outbox=WebhookOutbox(sessions, box, engine.dialect.name),
             box=box,
+            answered_calls=AnsweredCalls(engine),
         )
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def probe_write(self, instance: str) -> None:
+        """Raise unless the database takes (and commits) a write: ``instance``'s readiness row is
+        rewritten. A read-only, full, locked or corrupt database fails here while reads may still work."""
+        probes = ReadinessProbeRow.__table__
+        async with self.engine.begin() as connection:
+            await connection.execute(delete(probes).where(probes.c.instance == instance))
+            await connection.execute(insert(probes).values(instance=instance, checked_at=utc_now()))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -4,9 +4,11 @@ project behaves exactly like one that does not exist."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voxgate.protocol.agents import AgentCreate, AgentUpdate
@@ -23,6 +25,17 @@ from voxgate.store.tables import AgentRow, utc_now
 
 AGENT_ID_PREFIX = "agent_"
 AgentRecordDict = dict[str, Any]
+DocumentCheck = Callable[[dict[str, Any]], Awaitable[None]]
+"""Called with the merged document before it is written; raises AgentDocumentError to refuse it."""
+MAX_UPDATE_ATTEMPTS = 64
+"""Compare-and-swap rounds before an update gives up (each round, some concurrent update lands)."""
+
+
+class AgentUpdateConflict(RuntimeError):
+    """Concurrent updates kept winning the race for MAX_UPDATE_ATTEMPTS rounds (REST: 409)."""
+
+    def __init__(self, agent_id: str, attempts: int) -> None:
+        super().__init__(f"agent {agent_id} changed {attempts} times while this update was applied")
 
 
 def new_agent_id() -> str:
@@ -72,23 +85,47 @@ class AgentRepository:
         row = await self._load(project_id, agent_id)
         return None if row is None else render_record(row.id, row.document, row.created_at, row.updated_at)
 
-    async def update(self, project_id: str, agent_id: str, update: AgentUpdate) -> AgentRecordDict | None:
+    async def update(
+        self,
+        project_id: str,
+        agent_id: str,
+        update: AgentUpdate,
+        check: DocumentCheck | None = None,
+    ) -> AgentRecordDict | None:
         """Apply a partial update (PROTOCOL.md §3.3); None when not found. Raises AgentDocumentError
-        (nothing stored) when the update cannot be applied."""
-        async with self._sessions() as session, session.begin():
-            row = await session.scalar(
-                select(AgentRow)
-                .where(AgentRow.project_id == project_id, AgentRow.id == agent_id)
-                .with_for_update()
-            )
+        (nothing stored) when the update cannot be applied or ``check`` refuses the merged document.
+
+        Optimistic concurrency: the update is merged into the document as read and written only if the
+        row still has the version it was read at (one atomic ``UPDATE ... WHERE version = ?``, on SQLite
+        and PostgreSQL alike); otherwise it is merged again into the newer document. So two concurrent
+        updates of different fields both land."""
+        for _attempt in range(MAX_UPDATE_ATTEMPTS):
+            row = await self._load(project_id, agent_id)
             if row is None:
                 return None
             now = utc_now()
-            row.document = apply_update(row.id, row.document, update, self._box, now)
-            row.name = row.document["name"]
-            row.updated_at = max(now, row.updated_at)
-            record = render_record(row.id, row.document, row.created_at, row.updated_at)
-        return record
+            document = apply_update(row.id, row.document, update, self._box, now)
+            if check is not None:
+                await check(document)
+            updated_at = max(now, row.updated_at)
+            async with self._sessions() as session, session.begin():
+                result = await session.execute(
+                    sa_update(AgentRow)
+                    .where(
+                        AgentRow.project_id == project_id,
+                        AgentRow.id == agent_id,
+                        AgentRow.version == row.version,
+                    )
+                    .values(
+                        document=document,
+                        name=document["name"],
+                        updated_at=updated_at,
+                        version=row.version + 1,
+                    )
+                )
+            if result.rowcount:  # type: ignore[attr-defined]
+                return render_record(row.id, document, row.created_at, updated_at)
+        raise AgentUpdateConflict(agent_id, MAX_UPDATE_ATTEMPTS)
 
     async def delete(self, project_id: str, agent_id: str) -> bool:
         """Delete; False when not found."""

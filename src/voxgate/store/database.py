@@ -12,6 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+class EmptyDatabaseFile(RuntimeError):
+    """The SQLite file exists but has 0 bytes: a truncated database, never one voxgate wrote."""
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -21,7 +25,14 @@ def create_engine(url: str, *, connect_args: dict[str, Any] | None = None) -> As
     parsed = make_url(url)
     if is_sqlite(url):
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            if path.is_file() and path.stat().st_size == 0:
+                raise EmptyDatabaseFile(
+                    f"the database file {path} is empty (0 bytes): it was truncated or replaced, and "
+                    "starting on it would silently begin with no keys and no agents. Restore it from a "
+                    "backup, or delete it to start a new database."
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -153,6 +153,16 @@ class KeyRepository:
                 await session.commit()
         return await self._find_by_id(row.id)
 
+    async def inactive_among(self, key_ids: set[str]) -> set[str]:
+        """Those of ``key_ids`` that are revoked or no longer exist."""
+        if not key_ids:
+            return set()
+        async with self._sessions() as session:
+            active = await session.scalars(
+                select(ApiKeyRow.id).where(ApiKeyRow.id.in_(key_ids), ApiKeyRow.revoked_at.is_(None))
+            )
+            return key_ids - set(active)
+
     async def verify(self, raw_key: str) -> Principal | None:
         """The principal for a raw API key, or None if it is unknown or revoked."""
         if not raw_key or len(raw_key) > MAX_KEY_CHARS:

@@ -72,6 +72,8 @@ class AgentRow(Base):
     """The agent configuration; secrets inside it are Fernet-encrypted (see store/agent_documents.py)."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Incremented by every update; an update only lands on the version it read (store/agents.py)."""
 
 
 class TokenRow(Base):
@@ -180,3 +182,26 @@ class WebhookAttemptRow(Base):
     http_status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(1024))
     instance: Mapped[str] = mapped_column(String(160))
+    purpose: Mapped[str] = mapped_column(String(16), default="realtime", server_default="realtime")
+    """``realtime`` (a ``/v1/ws`` session) or ``phone_stream`` (the Twilio media stream of ``agent_id``)."""
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[str | None] = mapped_column(String(64))
+    """The key that minted the token (None for phone-stream tokens): revoking it stops the token."""
+
+
+class AnsweredCallRow(Base):
+    """A Twilio call already answered (its stream token minted): a replayed webhook mints nothing."""
+
+    __tablename__ = "answered_calls"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answered_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ReadinessProbeRow(Base):
+    """One row per instance, rewritten by ``/readyz`` to prove that writes are durable."""
+
+    __tablename__ = "readiness_probes"
+
+    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
+    checked_at: Mapped[datetime]

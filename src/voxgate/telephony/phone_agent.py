@@ -52,3 +52,13 @@ def phone_agent_loader(load_agent: AgentLoader) -> AgentLoader:
         return phone
 
     return load
+
+
+def bound_agent_loader(agent_id: str, load_agent: AgentLoader) -> AgentLoader:
+    """A loader that loads only ``agent_id`` (the agent a phone-stream token was minted for): any other
+    id reads as unknown, so a stream token cannot open a session with another agent of the project."""
+
+    async def load(requested: str) -> SessionConfig | None:
+        return await load_agent(requested) if requested == agent_id else None
+
+    return load
