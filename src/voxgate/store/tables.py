@@ -85,6 +85,11 @@ class TokenRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     redeemed_at: Mapped[datetime | None]
+    purpose: Mapped[str] = mapped_column(String(16), default="realtime", server_default="realtime")
+    """``realtime`` (a ``/v1/ws`` session) or ``phone_stream`` (the Twilio media stream of ``agent_id``)."""
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[str | None] = mapped_column(String(64))
+    """The key that minted the token (None for phone-stream tokens): revoking it stops the token."""
 
 
 class SessionRecordRow(Base):
@@ -182,11 +187,6 @@ class WebhookAttemptRow(Base):
     http_status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(1024))
     instance: Mapped[str] = mapped_column(String(160))
-    purpose: Mapped[str] = mapped_column(String(16), default="realtime", server_default="realtime")
-    """``realtime`` (a ``/v1/ws`` session) or ``phone_stream`` (the Twilio media stream of ``agent_id``)."""
-    agent_id: Mapped[str | None] = mapped_column(String(64))
-    api_key_id: Mapped[str | None] = mapped_column(String(64))
-    """The key that minted the token (None for phone-stream tokens): revoking it stops the token."""
 
 
 class AnsweredCallRow(Base):
