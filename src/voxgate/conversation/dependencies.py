@@ -7,7 +7,7 @@ client sent (parsed events, and the notices of :mod:`voxgate.conversation.notice
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,3 +57,6 @@ class SessionDependencies:
     """Signs the ``resume_token`` of ``session.ready`` (the server's key, so that any instance accepts it)."""
     resume_only: str | None = None
     """The connection's credential is a resume token of this session id: it may only resume that session."""
+    session_facts: Mapping[str, str] = field(default_factory=dict)
+    """What the transport knows of the session (``channel``, ``caller_number``, ``called_number``): what
+    pre-connect requests may send (``conversation.pre_connect``)."""

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from voxgate.conversation.dependencies import SessionDependencies
+from voxgate.conversation.pre_connect import apply_pre_connect
 from voxgate.conversation.prompt_limits import prompt_budget_error
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.errors import CloseCode, ErrorCode
@@ -53,6 +54,8 @@ async def set_up(
         config = await first_configuration(deps, first.session)
         if isinstance(config, ProtocolError):
             return config
+        facts = {**deps.session_facts, "session_id": new_session_id, "agent_id": config.agent_id or ""}
+        config = await apply_pre_connect(config, deps.http_tools, facts)
         prepared = await prepare(deps, config)
         return prepared if isinstance(prepared, ProtocolError) else SetUp(prepared, new_session_id)
     checkpoint = await claim_checkpoint(deps, first.session_id)
