@@ -13,6 +13,7 @@ from typing import Protocol
 
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.session_telemetry import SessionTelemetry, TurnLog
 from voxgate.conversation.turns import TurnTuning
 from voxgate.protocol.config import LLMEndpoint, SessionConfig
 from voxgate.protocol.events import ServerEvent
@@ -57,3 +58,6 @@ class SessionDependencies:
     """Signs the ``resume_token`` of ``session.ready`` (the server's key, so that any instance accepts it)."""
     resume_only: str | None = None
     """The connection's credential is a resume token of this session id: it may only resume that session."""
+    telemetry: SessionTelemetry = field(default_factory=TurnLog)
+    """Where the session reports its finished turns and input frame lag (the server: its Prometheus
+    meter of the connection; by default the turns are only logged)."""
