@@ -41,7 +41,7 @@ from bench.server_stacks import STACKS, stack_server
 from bench.spoken_lines import ENGINES, synthesise
 from bench.stats_table import fmt, machine_line, p50_p95_max, percentile, table
 
-from voxgate.observability import TURN_STAGES
+from voxgate.telemetry.turn_stages import TURN_STAGES
 
 SYSTEM_PROMPT = "You are a friendly phone assistant. Answer in one short sentence."
 SERVER_OVERHEAD_TARGET_MS = 20.0

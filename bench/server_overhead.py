@@ -32,6 +32,7 @@ from voxgate.config import Settings
 from voxgate.conversation.dependencies import SessionDependencies
 from voxgate.conversation.notices import TransportClosed
 from voxgate.conversation.session import Session
+from voxgate.conversation.timings import TurnTimings
 from voxgate.protocol.events import InputAudio, ServerEvent, SessionUpdate
 from voxgate.speech.base import PcmAudio, SpeechStack
 from voxgate.store.checkpoints import MemoryCheckpointStore
@@ -52,6 +53,19 @@ class InstantTTS:
 class InstantSTT:
     async def transcribe(self, audio: np.ndarray, *, keyterms: object = (), partial: bool = False) -> str:
         return "hello there"
+
+
+class TurnRecorder:
+    """The sessions' telemetry here: keeps every finished turn."""
+
+    def __init__(self) -> None:
+        self.turns: list[TurnTimings] = []
+
+    def turn_finished(self, timings: TurnTimings) -> None:
+        self.turns.append(timings)
+
+    def input_frame_processed(self, lag_seconds: float) -> None:
+        pass
 
 
 class BenchSink:
@@ -92,7 +106,9 @@ def wire_frames(audio16k: np.ndarray, frame_ms: int = 20) -> list[InputAudio]:
     ]
 
 
-def make_session(stack: SpeechStack, data_dir: Path) -> tuple[Session, BenchSink]:
+def make_session(
+    stack: SpeechStack, data_dir: Path, telemetry: TurnRecorder | None = None
+) -> tuple[Session, BenchSink]:
     async def speech() -> SpeechStack:
         return stack
 
@@ -106,6 +122,7 @@ def make_session(stack: SpeechStack, data_dir: Path) -> tuple[Session, BenchSink
         checkpoints=MemoryCheckpointStore(30),
         project_id="bench",
         max_duration_seconds=3600,
+        telemetry=telemetry or TurnRecorder(),
     )
     sink = BenchSink()
     return Session(deps, sink), sink
@@ -120,7 +137,8 @@ async def reply_latency(turns: int, data_dir: Path) -> list[float]:
         llm=doubles.ScriptedLLM(),
         tts=InstantTTS(),
     )
-    session, sink = make_session(stack, data_dir)
+    recorder = TurnRecorder()
+    session, sink = make_session(stack, data_dir, recorder)
     task = asyncio.create_task(session.run())
     session.push(SessionUpdate(session={}))
     frames = wire_frames(np.concatenate([doubles.tone(400, 600), np.zeros(16 * 700, np.float32)]))
@@ -133,7 +151,7 @@ async def reply_latency(turns: int, data_dir: Path) -> list[float]:
     await task
     return [
         (t.first_audio_sent - t.end_of_turn) * 1000
-        for t in session.turn_history
+        for t in recorder.turns
         if t.first_audio_sent is not None and t.end_of_turn is not None
     ]
 

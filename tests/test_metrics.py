@@ -21,9 +21,10 @@ from tests.live_server import SERVER_PYTHONPATH, LiveServer
 from tests.metrics_polling import poll_until, scrape
 from tests.realtime.conftest import INSTANT_AUDIO_ENV
 from tests.realtime.protocol_client import ProtocolClient
-from voxgate import observability
 from voxgate.audio.resample import resample, to_int16
 from voxgate.speech.executor import InferenceExecutor
+from voxgate.telemetry import process_feeds
+from voxgate.telemetry.turn_stages import TURN_STAGES
 
 FRAME_MS = 50
 
@@ -73,7 +74,7 @@ async def test_a_turn_is_measured_in_histograms_json_and_log(server: LiveServer)
     await client.wait_for("reply.done", reply_id=started["reply_id"])
     after_turn = await scrape(server)
 
-    for stage, _, _ in observability.TURN_STAGES:
+    for stage, _, _ in TURN_STAGES:
         assert stage_count(after_turn, stage) == stage_count(before, stage) + 1, stage
     frames = len(range(0, to_int16(resample(audio, 16_000, 24_000)).size, 24 * FRAME_MS))
     lag = after_turn.histogram_since(before, "voxgate_input_frame_lag_seconds")
@@ -171,7 +172,7 @@ async def test_process_event_loop_and_task_gauges_are_exported(server: LiveServe
 
 
 async def test_inference_executor_exports_queue_depth_and_wait() -> None:
-    observability.install()
+    process_feeds.install()
     executor = InferenceExecutor("metrics-test", threads=1)
     release = threading.Event()
     try:

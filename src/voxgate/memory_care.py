@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from voxgate.telemetry.native_heap import native_heap, trim_native_heap
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,10 +43,8 @@ def freeze_startup_objects() -> int:
 
 def collect_and_trim() -> bool:
     """Collect all cyclic garbage, then give the C heap's free pages back to the OS (True if any were)."""
-    from voxgate import observability
-
     gc.collect()
-    return observability.trim_native_heap()
+    return trim_native_heap()
 
 
 HEAP_TRIM_IDLE_SECONDS = 2.0
@@ -131,13 +131,11 @@ def write_memory_report(stem: Path) -> Path:
     collector tracks counted by type (``module.QualName``), threads and asyncio tasks; and, when
     tracemalloc is tracing, ``<stem>.tracemalloc`` (``tracemalloc.Snapshot.load`` reads it). Blocks the
     event loop for a fraction of a second: a diagnostic, not for a server under load."""
-    from voxgate import observability
-
     gc.collect()
     counts = collections.Counter(
         f"{type(obj).__module__}.{type(obj).__qualname__}" for obj in gc.get_objects()
     )
-    heap = observability.native_heap()
+    heap = native_heap()
     report: dict[str, Any] = {
         "pid": os.getpid(),
         "time": time.time(),

@@ -23,8 +23,8 @@ from voxgate.store import Store
 logger = logging.getLogger(__name__)
 
 METRICS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
-"""prometheus-client's multiprocess mode (voxgate.observability); named here so that the supervisor does
-not import prometheus-client."""
+"""prometheus-client's multiprocess mode (voxgate.telemetry.multiprocess); named here so that the
+supervisor does not import prometheus-client."""
 AFTER_DRAIN_SECONDS = 5
 """What uvicorn still waits for plain HTTP requests once the realtime sessions are drained."""
 

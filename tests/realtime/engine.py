@@ -14,6 +14,7 @@ from voxgate.config import Settings
 from voxgate.conversation.dependencies import SessionDependencies
 from voxgate.conversation.notices import TransportClosed
 from voxgate.conversation.session import Session
+from voxgate.conversation.session_telemetry import SessionTelemetry, TurnLog
 from voxgate.protocol.config import SessionConfig
 from voxgate.protocol.events import InputAudio, ServerEvent
 from voxgate.speech.base import FloatAudio, SpeechStack
@@ -57,7 +58,11 @@ def doubles_stack() -> SpeechStack:
 
 
 def make_session(
-    tmp_path: Path, *, stack: SpeechStack | None = None, project_id: str = "p1"
+    tmp_path: Path,
+    *,
+    stack: SpeechStack | None = None,
+    project_id: str = "p1",
+    telemetry: SessionTelemetry | None = None,
 ) -> tuple[Session, MemorySink]:
     speech_stack = stack or doubles_stack()
 
@@ -74,6 +79,7 @@ def make_session(
         checkpoints=MemoryCheckpointStore(30),
         project_id=project_id,
         max_duration_seconds=3600,
+        telemetry=telemetry or TurnLog(),
     )
     sink = MemorySink()
     return Session(deps, sink), sink

@@ -32,7 +32,8 @@ PER_SESSION_TYPES = (
     "voxgate.conversation.ledger.Ledger",
     "voxgate.store.checkpoints.SessionCheckpoint",
     "voxgate.api.realtime.WebSocketSink",
-    "voxgate.observability.SessionMeter",
+    "voxgate.api.locked_socket.LockedSocket",
+    "voxgate.telemetry.session_meter.SessionMeter",
     "tests.doubles.EnergyVoiceActivityStream",
 )
 

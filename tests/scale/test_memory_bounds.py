@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from voxgate.memory_care import HeapTrimmer
-from voxgate.observability import native_heap, trim_native_heap
 from voxgate.store.checkpoints import ClaimOutcome, MemoryCheckpointStore, SessionCheckpoint
+from voxgate.telemetry.native_heap import native_heap, trim_native_heap
 
 
 class FakeClock:

@@ -30,6 +30,7 @@ from voxgate.memory_care import (
     install_memory_dumps,
 )
 from voxgate.store.secret_box import SecretBox
+from voxgate.telemetry.native_heap import native_heap
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,7 @@ async def start_instance(app: FastAPI) -> None:
     handler = DrainOnSignal(drain)
     if handler.install():
         app.state.shutdown_callbacks.append(handler.restore)
-    from voxgate import observability  # not at import: the supervisor must not import prometheus-client
-
-    if observability.native_heap() is not None:
+    if native_heap() is not None:
         trimmer = HeapTrimmer(lambda: session_slots(app.state).in_use, trim=collect_and_trim)
         trimming = asyncio.get_running_loop().create_task(trimmer.run(), name="heap-trim")
         app.state.shutdown_callbacks.append(trimming.cancel)

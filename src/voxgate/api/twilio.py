@@ -14,10 +14,13 @@
     The bidirectional Media Streams socket. The credential arrives in ``start.customParameters``; an
     invalid, expired or reused one closes the socket (1008), which ends the call. A stream that sends no
     ``start`` within :data:`START_TIMEOUT_SECONDS` is closed too. Everything after ``start`` is
-    :class:`~voxgate.telephony.bridge.MediaStreamBridge`. A call is metered like a ``/v1/ws`` connection
-    (:class:`~voxgate.observability.SessionMeter` of the credential's project: active, started and ended
-    sessions, error codes, its turns in ``/metrics/turns``); a refused credential counts as
-    ``unauthorized`` and a full server as ``at_capacity``, as on ``/v1/ws``.
+    :class:`~voxgate.telephony.bridge.MediaStreamBridge`. A call is admitted, metered and read like a
+    ``/v1/ws`` connection (:mod:`voxgate.api.connection`): it takes a session slot; its meter of the
+    credential's project counts active, started and ended sessions, error codes, and lists its turns in
+    ``/metrics/turns``; a refused credential counts as ``unauthorized`` and a full server as
+    ``at_capacity``. Frames are read only while the call's session has room for them, and a Twilio side
+    that stops reading for ``VOXGATE_SLOW_CONSUMER_SECONDS`` is closed with 1008 ``slow_consumer``, which
+    ends the call.
 
 Draining (SIGTERM, :mod:`voxgate.api.draining`): the webhook refuses new calls with 503 (Twilio then
 requests the number's fallback URL, or plays its application-error message), the way ``/v1/ws`` refuses
@@ -36,24 +39,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from starlette.datastructures import MultiDict
 
-from voxgate import observability
+from voxgate.api.connection import Admission, admit, count_refusal, finish_socket
 from voxgate.api.draining import session_drain
-from voxgate.api.realtime import session_dependencies
+from voxgate.api.frame_pump import PumpEnd, pump_frames
+from voxgate.api.locked_socket import LockedSocket
 from voxgate.api.rest_errors import ApiError, error_body
-from voxgate.api.session_slots import SessionSlot, session_slots
+from voxgate.api.session_dependencies import TransportProfile
 from voxgate.config import Settings
 from voxgate.conversation.dependencies import EventSink
+from voxgate.conversation.input_queue import SessionInputQueue
 from voxgate.conversation.session import Session
 from voxgate.history.recorder import PHONE, SessionRecorder
 from voxgate.history.service import NullRecorder, session_recorder
 from voxgate.protocol.errors import CloseCode, ErrorCode
-from voxgate.protocol.events import ServerEvent
 from voxgate.store import Store
 from voxgate.telephony.bridge import (
     AGENT_ID_PARAMETER,
@@ -86,6 +90,12 @@ TWIML_MEDIA_TYPE = "text/xml"
 EARLY_AUDIO_SECONDS = MAX_EARLY_FRAMES * 0.020
 """Caller audio the bridge may replay at once on ``session.ready`` (20 ms frames it buffered itself):
 the input-rate burst of a phone session is at least this, so the replay is never dropped."""
+PHONE_CALL_PROFILE = TransportProfile(
+    acknowledged_playout=True,
+    min_input_rate_burst_seconds=EARLY_AUDIO_SECONDS,
+    agent_loader=phone_agent_loader,
+)
+"""A call's playout is what Twilio's marks acknowledge; its agents speak μ-law both ways."""
 
 
 @router.post(VOICE_PATH, include_in_schema=False)
@@ -151,99 +161,56 @@ def _authorise_webhook(request: Request, settings: Settings, form: MultiDict) ->
         raise ApiError(403, error_body("FORBIDDEN", "the request comes from another Twilio account"))
 
 
-class WebSocketStreamTransport:
-    """The bridge's view of the Twilio socket: one writer at a time; silent once the socket is gone."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._websocket = websocket
-        self._lock = asyncio.Lock()
-        self.closed = False
-
-    async def send_text(self, text: str) -> None:
-        if self.closed:
-            return
-        async with self._lock:
-            try:
-                await self._websocket.send_text(text)
-            except Exception:  # disconnects surface as several exception types
-                self.closed = True
-
-    async def close(self, code: int) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        async with self._lock:
-            with contextlib.suppress(Exception):
-                await self._websocket.close(code=code)
-
-
-class MeteredSink:
-    """The bridge as the session's sink, with each event shown to the call's meter before it goes out
-    (as ``/v1/ws`` does in its WebSocketSink)."""
-
-    def __init__(self, sink: EventSink, meter: observability.SessionMeter) -> None:
-        self._sink = sink
-        self._meter = meter
-
-    async def send(self, event: ServerEvent) -> None:
-        self._meter.on_event(event)
-        await self._sink.send(event)
-
-    async def close(self, code: int, reason: str = "") -> None:
-        await self._sink.close(code, reason)
-
-
 @dataclass(frozen=True, slots=True)
-class Admission:
-    """What an accepted stream holds until it ends: its session slot, its meter and its recorder."""
+class CallAdmission:
+    """What an accepted stream holds until it ends: its admission (slot, meter) and its history recorder."""
 
-    slot: SessionSlot
-    meter: observability.SessionMeter
+    admission: Admission
     recorder: SessionRecorder | NullRecorder
 
-    def release(self) -> None:
-        """Idempotent: the meter counts the session as ended once; the slot is given back once."""
-        try:
-            self.meter.close()
-        finally:
-            self.slot.release()
+    async def release(self) -> None:
+        await self.recorder.finish()  # closes the record and the artifacts (bounded, never raises)
+        self.admission.release()
 
 
-def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], None]) -> SessionOpener:
-    """Redeems the stream credential, takes a session slot (``VOXGATE_MAX_SESSIONS``), meters the call
-    (both handed to ``on_admitted`` for release when the stream ends) and builds the call's Session."""
-    settings: Settings = websocket.app.state.settings
+def _session_opener(
+    websocket: WebSocket, socket: LockedSocket, on_admitted: Callable[[CallAdmission], None]
+) -> SessionOpener:
+    """Redeems the stream credential, admits the call (a session slot and its meter, handed to
+    ``on_admitted`` for release when the stream ends) and builds the call's Session."""
+    state = websocket.app.state
+    settings: Settings = state.settings
 
     async def open_session(token: str, sink: EventSink) -> Session | None:
-        store: Store | None = websocket.app.state.store
+        store: Store | None = state.store
         grant = await store.tokens.redeem(token, "phone_stream") if store is not None else None
         if grant is None:
-            observability.count_session_error(ErrorCode.UNAUTHORIZED)
+            count_refusal(ErrorCode.UNAUTHORIZED)
             logger.warning("refused a Twilio media stream: invalid, expired or already used stream token")
             return None
-        slot = session_slots(websocket.app.state).acquire()
-        if slot is None:
-            observability.count_session_error(ErrorCode.AT_CAPACITY)
+        admission = admit(state, grant.project_id)
+        if admission is None:
+            count_refusal(ErrorCode.AT_CAPACITY)
             logger.warning("refused a Twilio media stream: at capacity (%d sessions)", settings.max_sessions)
             return None
-        meter = observability.SessionMeter(grant.project_id)
-        recorder = session_recorder(  # [history]
-            websocket.app.state,
-            grant.project_id,
-            PHONE,
-            caller_number=getattr(sink, "caller_number", None),
-            called_number=getattr(sink, "called_number", None),
+        caller, called = getattr(sink, "caller_number", None), getattr(sink, "called_number", None)
+        recorder = session_recorder(
+            state, grant.project_id, PHONE, caller_number=caller, called_number=called
         )
-        on_admitted(Admission(slot, meter, recorder))
+        on_admitted(CallAdmission(admission, recorder))
+        socket.release_on_close(admission.slot.release)
         limit = min(settings.max_session_duration_seconds, grant.max_session_duration_seconds)
-        deps = session_dependencies(websocket, grant.project_id, float(limit))
-        if grant.agent_id is not None:
-            deps.load_agent = bound_agent_loader(grant.agent_id, deps.load_agent)
-        deps.load_agent = phone_agent_loader(deps.load_agent)
-        deps.acknowledged_playout = True
-        deps.input_rate_burst_seconds = max(settings.input_rate_burst_seconds, EARLY_AUDIO_SECONDS)
-        session = Session(deps, recorder.wrap_sink(MeteredSink(sink, meter)))  # [history]
-        recorder.observe_pushes(session)  # [history] the bridge pushes the caller's events itself
+        profile = PHONE_CALL_PROFILE
+        if grant.agent_id is not None:  # the stream token opens its own agent only
+            agent_id = grant.agent_id
+            profile = replace(
+                profile, agent_loader=lambda load: phone_agent_loader(bound_agent_loader(agent_id, load))
+            )
+        facts = {"channel": PHONE, "caller_number": caller or "", "called_number": called or ""}
+        session = admission.open_session(
+            state, recorder.wrap_sink(sink), max_seconds=float(limit), profile=profile, facts=facts
+        )
+        recorder.observe_pushes(session)  # the bridge pushes the caller's events itself
         return session
 
     return open_session
@@ -255,70 +222,49 @@ async def media_stream(websocket: WebSocket) -> None:
     await websocket.accept()
     drain = session_drain(websocket.app.state)
     if drain.track_call(websocket) is None:
-        observability.count_session_error(ErrorCode.AT_CAPACITY)
+        count_refusal(ErrorCode.AT_CAPACITY)
         logger.warning("refused a Twilio media stream: this instance is shutting down")
         with contextlib.suppress(Exception):
             await websocket.close(code=CloseCode.POLICY_VIOLATION)
         return
-    transport = WebSocketStreamTransport(websocket)
-    admitted: list[Admission] = []
-    bridge = MediaStreamBridge(
-        transport, _session_opener(websocket, admitted.append), max_frame_chars=settings.max_ws_message_bytes
-    )
+    socket = LockedSocket(websocket, stall_seconds=settings.slow_consumer_seconds)
+    admitted: list[CallAdmission] = []
+    opener = _session_opener(websocket, socket, admitted.append)
+    bridge = MediaStreamBridge(socket, opener, max_frame_chars=settings.max_ws_message_bytes)
     try:
-        await _pump(websocket, transport, bridge, drain.calls_ending)
+        await _pump(websocket, socket, bridge, drain.calls_ending)
     finally:
         try:
             await bridge.finish()  # the session has ended (or was cancelled) when this returns
         finally:
             for admission in admitted:
-                await admission.recorder.finish()  # [history] bounded, never raises
-                admission.release()
+                await admission.release()
+            await finish_socket(socket)
             drain.release(websocket)
 
 
 async def _pump(
-    websocket: WebSocket,
-    transport: WebSocketStreamTransport,
-    bridge: MediaStreamBridge,
-    must_end: asyncio.Event,
+    websocket: WebSocket, socket: LockedSocket, bridge: MediaStreamBridge, must_end: asyncio.Event
 ) -> None:
-    """Feed frames to the bridge until Twilio goes away, the call ends, or no ``start`` came in time.
-    When ``must_end`` is set (the drain's deadline), the bridge ends the call and the frames that still
-    come in are fed to it until it has."""
-    loop = asyncio.get_running_loop()
-    start_deadline = loop.time() + START_TIMEOUT_SECONDS
-    ending = False
-    while not bridge.ended.is_set():
-        if must_end.is_set() and not ending:
-            ending = True
-            logger.info("call %s: ending the call: this instance is shutting down", bridge.call_sid or "?")
-            bridge.end_call()
-            continue
-        receive = asyncio.ensure_future(websocket.receive())
-        waits = [receive, asyncio.ensure_future(bridge.ended.wait())]
-        if not ending:
-            waits.append(asyncio.ensure_future(must_end.wait()))
-        timeout = None if bridge.started else max(0.0, start_deadline - loop.time())
-        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in waits[1:]:
-            waiting.cancel()
-        if receive not in done:
-            receive.cancel()
-            with contextlib.suppress(BaseException):
-                await receive
-            if must_end.is_set() and not ending:
-                continue
-            if not bridge.ended.is_set():
-                logger.warning(
-                    "closing a Twilio media stream that sent no start within %s s", START_TIMEOUT_SECONDS
-                )
-                await transport.close(CloseCode.POLICY_VIOLATION)
-            return
-        try:
-            message = receive.result()
-        except Exception:
-            return
-        if message["type"] == "websocket.disconnect":
-            return
-        await bridge.receive(message.get("text"))
+    """Feed frames to the bridge until Twilio goes away or stops reading, the call ends, or no ``start``
+    came in time. When ``must_end`` is set (the drain's deadline), the bridge ends the call and the frames
+    that still come in are fed to it until it has."""
+    start_deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
+
+    def deadline() -> float | None:
+        return None if bridge.started else start_deadline
+
+    def room() -> SessionInputQueue | None:
+        return bridge.session.queue if bridge.session is not None else None
+
+    until = (bridge.ended, socket.stalled)
+    end = await pump_frames(
+        websocket, bridge.receive, until=until, room=room, interrupt=must_end, deadline=deadline
+    )
+    if end is PumpEnd.INTERRUPTED:
+        logger.info("call %s: ending the call: this instance is shutting down", bridge.call_sid or "?")
+        bridge.end_call()
+        end = await pump_frames(websocket, bridge.receive, until=until, room=room, deadline=deadline)
+    if end is PumpEnd.TIMED_OUT and not bridge.ended.is_set():
+        logger.warning("closing a Twilio media stream that sent no start within %s s", START_TIMEOUT_SECONDS)
+        await socket.close(CloseCode.POLICY_VIOLATION)

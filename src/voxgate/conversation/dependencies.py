@@ -13,6 +13,7 @@ from typing import Protocol
 
 from voxgate.config import Settings
 from voxgate.conversation.http_tools import HttpToolRunner
+from voxgate.conversation.session_telemetry import SessionTelemetry, TurnLog
 from voxgate.conversation.turns import TurnTuning
 from voxgate.protocol.config import LLMEndpoint, SessionConfig
 from voxgate.protocol.events import ServerEvent
@@ -60,3 +61,6 @@ class SessionDependencies:
     session_facts: Mapping[str, str] = field(default_factory=dict)
     """What the transport knows of the session (``channel``, ``caller_number``, ``called_number``): what
     pre-connect requests may send (``conversation.pre_connect``)."""
+    telemetry: SessionTelemetry = field(default_factory=TurnLog)
+    """Where the session reports its finished turns and input frame lag (the server: its Prometheus
+    meter of the connection; by default the turns are only logged)."""

@@ -48,7 +48,6 @@ from voxgate.conversation.prefill import Prefiller
 from voxgate.conversation.prompt_limits import prompt_budget_error
 from voxgate.conversation.reply_runner import ReplyRunner
 from voxgate.conversation.session_setup import Prepared, set_up
-from voxgate.conversation.timings import TurnTimings, record_frame_lag, record_turn
 from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadline
 from voxgate.conversation.tools import ToolSet
 from voxgate.conversation.turns import TurnTaker, TurnTaskResult
@@ -84,7 +83,6 @@ class Session:
         self.replies = ReplyRunner(deps, self.post, self._send)
         self._models: Prepared | None = None
         self.turns: TurnTaker | None = None
-        self.turn_history: list[TurnTimings] = []
         self._prefiller: Prefiller | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         """Tool-call deadlines by call id, and the session's own ("duration", "configure")."""
@@ -145,7 +143,7 @@ class Session:
                     isinstance(item, InputAudio)
                     and (lag := self.intake.processed(time.monotonic())) is not None
                 ):
-                    record_frame_lag(lag)
+                    self.deps.telemetry.input_frame_processed(lag)
         finally:
             await self._shutdown()
 
@@ -244,8 +242,7 @@ class Session:
                         action.messages, speculative=action.speculative, anticipate=action.anticipate
                     )
             elif isinstance(action, RecordTurn):
-                self.turn_history.append(action.timings)
-                record_turn(action.timings)
+                self.deps.telemetry.turn_finished(action.timings)
             elif isinstance(action, Close):
                 await self._close(action)
                 return

@@ -1,15 +1,14 @@
-"""Per-turn latency timestamps (monotonic seconds), logged as one structured line per turn.
+"""Per-turn latency timestamps (monotonic seconds), and the one structured log line per finished turn.
 
-The Prometheus exporter (``/metrics``) and the benchmark read the same records: every finished turn is
-appended to :data:`RECENT_TURNS` and handed to each callback in :data:`TURN_OBSERVERS`.
+A session hands each finished turn to its telemetry
+(:class:`~voxgate.conversation.session_telemetry.SessionTelemetry`): on the server the Prometheus exporter
+(``/metrics``, ``/metrics/turns``), in tests and benchmarks whatever they pass.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import deque
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 logger = logging.getLogger("voxgate.turns")
@@ -45,25 +44,6 @@ class TurnTimings:
         }
 
 
-RECENT_TURNS: deque[TurnTimings] = deque(maxlen=1000)
-TURN_OBSERVERS: list[Callable[[TurnTimings], None]] = []
-FRAME_LAG_OBSERVERS: list[Callable[[float], None]] = []
-"""Called with the seconds from an ``input.audio`` frame reaching its session to the end of its processing."""
-
-
-def record_turn(timings: TurnTimings) -> None:
-    RECENT_TURNS.append(timings)
+def log_turn(timings: TurnTimings) -> None:
+    """One INFO line on the ``voxgate.turns`` logger: the timestamps and their intervals, as JSON."""
     logger.info("turn %s", json.dumps({**asdict(timings), **timings.intervals_ms()}))
-    for observer in TURN_OBSERVERS:
-        try:
-            observer(timings)
-        except Exception:
-            logger.exception("turn observer failed")
-
-
-def record_frame_lag(seconds: float) -> None:
-    for observer in FRAME_LAG_OBSERVERS:
-        try:
-            observer(seconds)
-        except Exception:
-            logger.exception("frame lag observer failed")

@@ -23,7 +23,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from voxgate import observability
 from voxgate.config import Settings
 from voxgate.conversation.dependencies import EventSink
 from voxgate.conversation.timings import TURN_OBSERVERS, TurnTimings
@@ -45,6 +44,7 @@ from voxgate.outbound.policy import OutboundPolicy
 from voxgate.store import Store
 from voxgate.store.tables import SessionRecordRow, utc_now
 from voxgate.store.webhook_outbox import RetryPolicy
+from voxgate.telemetry.history_counts import count_history_failure
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class HistoryService:
         self.worker.wake()
 
     def count_failure(self, artifact: str, exc: BaseException | None) -> None:
-        observability.count_history_failure(artifact)
+        count_history_failure(artifact)
         if exc is not None:
             logger.error("session history: writing the %s artifact failed: %s", artifact, exc)
 

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 
 import httpx
 
-from voxgate import observability
 from voxgate.history.signatures import SIGNATURE_HEADER, signature_header
 from voxgate.outbound.policy import DestinationRefused, OutboundPolicy, outbound_client
 from voxgate.store import Store
 from voxgate.store.webhook_outbox import AttemptOutcome, ClaimedDelivery, RetryPolicy
+from voxgate.telemetry.history_counts import count_webhook_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class WebhookWorker:
             outcome_name = (
                 "delivered" if status == "delivered" else "failed" if status == "failed" else "retry"
             )
-            observability.count_webhook_attempt(outcome_name)
+            count_webhook_attempt(outcome_name)
             if not outcome.delivered:
                 logger.info(
                     "webhook delivery %s attempt %d failed (%s): %s",
