@@ -16,7 +16,7 @@ receive loop (:mod:`voxgate.api.frame_pump`) and the drain (:mod:`voxgate.api.dr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from voxgate.api.locked_socket import LockedSocket
@@ -25,6 +25,8 @@ from voxgate.api.session_slots import SessionSlot, session_slots
 from voxgate.api.slow_consumer import SLOW_CONSUMER
 from voxgate.conversation.dependencies import EventSink
 from voxgate.conversation.session import Session
+from voxgate.conversation.session_telemetry import TurnsAlsoTo
+from voxgate.conversation.timings import TurnTimings
 from voxgate.protocol.events import ServerEvent
 from voxgate.telemetry.session_meter import SessionMeter, count_session_error
 
@@ -63,6 +65,7 @@ class Admission:
         profile: TransportProfile,
         resume_only: str | None = None,
         facts: Mapping[str, str] | None = None,
+        turn_observer: Callable[[TurnTimings], None] | None = None,
     ) -> Session:
         """The connection's Session, sending its (metered) events to ``sink``. ``facts``: what the transport
         knows of the session (channel, phone numbers; what pre-connect requests may send)."""
@@ -71,7 +74,7 @@ class Admission:
             self.project_id,
             max_seconds,
             profile=profile,
-            telemetry=self.meter,
+            telemetry=self.meter if turn_observer is None else TurnsAlsoTo(self.meter, turn_observer),
             resume_only=resume_only,
             facts=facts or {},
         )

@@ -122,6 +122,7 @@ async def _run_session(websocket: WebSocket, identity: RealtimeGrant, admission:
         max_seconds=identity.max_session_seconds,
         profile=REALTIME_PROFILE,
         resume_only=identity.resume_only,
+        turn_observer=recorder.turn,
     )
     unwatch = revocation_watch(state).watch(identity.key_id, session.push)  # a revoked key ends it
     session_task = asyncio.create_task(session.run(), name="session")

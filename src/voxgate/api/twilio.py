@@ -208,7 +208,12 @@ def _session_opener(
             )
         facts = {"channel": PHONE, "caller_number": caller or "", "called_number": called or ""}
         session = admission.open_session(
-            state, recorder.wrap_sink(sink), max_seconds=float(limit), profile=profile, facts=facts
+            state,
+            recorder.wrap_sink(sink),
+            max_seconds=float(limit),
+            profile=profile,
+            facts=facts,
+            turn_observer=recorder.turn,
         )
         recorder.observe_pushes(session)  # the bridge pushes the caller's events itself
         return session

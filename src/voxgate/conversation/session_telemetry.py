@@ -9,6 +9,7 @@ comes through here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from voxgate.conversation.timings import TurnTimings, log_turn
@@ -33,3 +34,18 @@ class TurnLog:
 
     def input_frame_processed(self, lag_seconds: float) -> None:
         pass
+
+
+class TurnsAlsoTo:
+    """``inner``, and each finished turn also handed to ``observer`` (e.g. the session's history record)."""
+
+    def __init__(self, inner: SessionTelemetry, observer: Callable[[TurnTimings], None]) -> None:
+        self._inner = inner
+        self._observer = observer
+
+    def turn_finished(self, timings: TurnTimings) -> None:
+        self._inner.turn_finished(timings)
+        self._observer(timings)
+
+    def input_frame_processed(self, lag_seconds: float) -> None:
+        self._inner.input_frame_processed(lag_seconds)

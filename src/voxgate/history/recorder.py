@@ -138,7 +138,7 @@ class SessionRecorder:
             self._close_reason = reason
 
     def turn(self, timings: TurnTimings) -> None:
-        """A finished turn of this session (conversation.timings.TURN_OBSERVERS, via the service)."""
+        """A finished turn of this session (the session's telemetry hands it here)."""
         self._add(
             {
                 "from": "voxgate",

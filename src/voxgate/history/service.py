@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -25,7 +24,7 @@ from fastapi import FastAPI
 
 from voxgate.config import Settings
 from voxgate.conversation.dependencies import EventSink
-from voxgate.conversation.timings import TURN_OBSERVERS, TurnTimings
+from voxgate.conversation.timings import TurnTimings
 from voxgate.history.artifacts import (
     AUDIO,
     METADATA,
@@ -99,11 +98,6 @@ class HistoryService:
     def untrack(self, recorder: SessionRecorder) -> None:
         if recorder.session_id is not None and self._live.get(recorder.session_id) is recorder:
             del self._live[recorder.session_id]
-
-    def observe_turn(self, timings: TurnTimings) -> None:
-        recorder = self._live.get(timings.session_id)
-        if recorder is not None:
-            recorder.turn(timings)
 
     def lease_until(self) -> datetime:
         return utc_now() + timedelta(seconds=LEASE_SECONDS)
@@ -204,7 +198,6 @@ class HistoryService:
             await self._maintain()
         except Exception as exc:  # not fatal: the next sweep tries again
             logger.warning("session history: start-up check failed: %s", exc)
-        TURN_OBSERVERS.append(self.observe_turn)
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(self.worker.run(), name="webhook-worker"),
@@ -218,8 +211,6 @@ class HistoryService:
         ]
 
         async def stop() -> None:
-            with contextlib.suppress(ValueError):
-                TURN_OBSERVERS.remove(self.observe_turn)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -246,6 +237,9 @@ class NullRecorder:
         return None
 
     def observe_pushes(self, session: Any) -> None:
+        return None
+
+    def turn(self, timings: TurnTimings) -> None:
         return None
 
     async def finish(self) -> None:
