@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.live_server import LiveServer
+from tests.live_server import SERVER_PYTHONPATH, LiveServer
 
 from voxgate.config import Settings
 
@@ -39,7 +39,7 @@ def stack_server(stack: str, data_dir: Path, **extra_env: str) -> LiveServer:
     if stack not in STACKS:
         raise ValueError(f"unknown stack {stack!r}; choose one of {', '.join(STACKS)}")
     env = {
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": SERVER_PYTHONPATH,  # the checked-out sources, not an installed copy
         "VOXGATE_PRELOAD_MODELS": "true",
         "VOXGATE_MODEL_CACHE_DIR": str(Settings().effective_model_cache_dir),
         **STACKS[stack],
