@@ -1,8 +1,9 @@
 """The ``audio`` artifact: the conversation as it was heard, caller left and agent right, OGG/Opus.
 
 :class:`TwoTrackRecording` places both sides on one clock (samples since the recording started) and
-hands finished stretches to :class:`OggOpusWriter`, which encodes and writes them at once, so memory
-holds only the last fraction of a second, whatever the call's length:
+hands finished stretches to :class:`OggOpusWriter` through one encoder thread (:class:`QueuedWriter`: Opus
+encoding and file writes never run on the event loop), so memory holds only the last fraction of a
+second, whatever the call's length:
 
 - caller audio goes where it arrived: frames follow each other, and a pause of the client's stream
   longer than :data:`CALLER_GAP_SECONDS` becomes silence;
@@ -19,7 +20,9 @@ A write that fails (a full disk) raises :class:`RecordingFailed`; the recording 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -95,6 +98,48 @@ class OggOpusWriter:
             raise RecordingFailed(str(exc)) from exc
 
 
+_ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording-encoder")
+"""Every recording of the process is encoded and written on this one thread, in order: Opus encoding and
+file writes never run on the event loop (a slow disk would stall every session's audio)."""
+MAX_PENDING_BLOCKS = 64
+"""Blocks (up to a second each) a recording may have waiting for the encoder; beyond, it falls behind and
+stops (marked incomplete) rather than growing memory."""
+
+
+class QueuedWriter:
+    """An :class:`OggOpusWriter` fed through the encoder thread. A failure there surfaces as
+    :class:`RecordingFailed` on the next call; :meth:`close` waits for the writes before it (call it off the
+    event loop)."""
+
+    def __init__(self, writer: OggOpusWriter) -> None:
+        self._writer = writer
+        self._pending: deque[Future[None]] = deque()
+        self._failure: str | None = None
+
+    def write(self, stereo: NDArray[np.int16]) -> None:
+        self._raise_failure()
+        if len(self._pending) >= MAX_PENDING_BLOCKS:
+            self._failure = "the recording fell behind (the disk is too slow)"
+            self._raise_failure()
+        self._pending.append(_ENCODER.submit(self._writer.write, np.array(stereo, copy=True)))
+
+    def close(self) -> None:
+        self._raise_failure()
+        _ENCODER.submit(self._writer.close).result()
+        self._raise_failure()
+
+    def abandon(self) -> None:
+        _ENCODER.submit(self._writer.abandon)  # after the writes already queued; nothing waits for it
+
+    def _raise_failure(self) -> None:
+        while self._pending and self._pending[0].done():
+            error = self._pending.popleft().exception()
+            if error is not None and self._failure is None:
+                self._failure = str(error)
+        if self._failure is not None:
+            raise RecordingFailed(self._failure)
+
+
 class _Track:
     """One channel's audio not yet written: ``(start_sample, samples)`` pieces in order."""
 
@@ -142,7 +187,7 @@ class TwoTrackRecording:
 
     def __init__(
         self,
-        writer: OggOpusWriter,
+        writer: OggOpusWriter | QueuedWriter,
         *,
         rate: int = RECORDING_RATE,
         clock: Callable[[], float] = time.monotonic,

@@ -28,7 +28,7 @@ from voxgate.conversation.dependencies import EventSink
 from voxgate.conversation.session import Session
 from voxgate.conversation.timings import TurnTimings
 from voxgate.history.artifacts import AUDIO, METADATA, TIMELINE, Artifact
-from voxgate.history.audio_recording import OggOpusWriter, RecordingFailed, TwoTrackRecording
+from voxgate.history.audio_recording import OggOpusWriter, QueuedWriter, RecordingFailed, TwoTrackRecording
 from voxgate.history.redaction import redact_arguments, redact_config, sensitive_arguments
 from voxgate.history.timeline import TimelineSpool, assemble
 from voxgate.protocol.errors import CloseCode
@@ -307,7 +307,7 @@ class SessionRecorder:
         if self._record_audio:
             path = store.working_path(self.session_id, Artifact(AUDIO, self.segment).name)
             try:
-                self._audio = TwoTrackRecording(OggOpusWriter(path))
+                self._audio = TwoTrackRecording(QueuedWriter(OggOpusWriter(path)))
             except RecordingFailed as exc:
                 self._audio_failed(str(exc))
 
