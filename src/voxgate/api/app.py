@@ -47,6 +47,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.realtime",
     "voxgate.api.metrics",
     "voxgate.api.twilio",
+    "voxgate.api.calls",
+    "voxgate.api.call_status_callback",
     "voxgate.api.web",
 )
 

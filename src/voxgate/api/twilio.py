@@ -43,6 +43,7 @@ from fastapi import APIRouter, Request, Response, WebSocket
 from starlette.datastructures import MultiDict
 
 from voxgate import observability
+from voxgate.api.call_tracking import record_answered_call, tracked_sink  # [calls]
 from voxgate.api.draining import session_drain
 from voxgate.api.realtime import session_dependencies
 from voxgate.api.rest_errors import ApiError, error_body
@@ -113,6 +114,7 @@ async def voice_webhook(request: Request, agent_id: str | None = None) -> Respon
     if call_sid and not await store.answered_calls.first_answer(call_sid[:64]):
         logger.warning("refused a replayed Twilio webhook: call %s was already answered", call_sid[:64])
         raise ApiError(409, error_body("conflict", "this call was already answered"))
+    await record_answered_call(request, project_id, agent_id, form)  # [calls]
     minted = await store.tokens.mint(
         project_id,
         expires_in_seconds=STREAM_TOKEN_SECONDS,
@@ -242,6 +244,7 @@ def _session_opener(websocket: WebSocket, on_admitted: Callable[[Admission], Non
         deps.load_agent = phone_agent_loader(deps.load_agent)
         deps.acknowledged_playout = True
         deps.input_rate_burst_seconds = max(settings.input_rate_burst_seconds, EARLY_AUDIO_SECONDS)
+        sink = tracked_sink(websocket.app.state, grant.project_id, sink)  # [calls] the call record follows
         session = Session(deps, recorder.wrap_sink(MeteredSink(sink, meter)))  # [history]
         recorder.observe_pushes(session)  # [history] the bridge pushes the caller's events itself
         return session
