@@ -49,6 +49,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.twilio",
     "voxgate.api.calls",
     "voxgate.api.call_status_callback",
+    "voxgate.api.builtin_tools",
     "voxgate.api.web",
 )
 
