@@ -240,6 +240,12 @@ class ScriptedLLM:
                 TextDelta("One moment. "),
                 ToolCallRequest("", "check_order", {"order_id": "AB12345", "rush": True}),
             ]
+        if "card" in text and "aai_credit_card_luhn_check" in tools:
+            digits = "".join(char for char in last.content if char.isdigit())
+            return [
+                TextDelta("Let me check that card. "),
+                ToolCallRequest("", "aai_credit_card_luhn_check", {"card_number": digits}),
+            ]
         if "hold the line" in text and "transfer" in tools:
             return [
                 TextDelta("Transferring you now. "),

@@ -16,7 +16,7 @@ async def test_migrations_create_the_schema_and_are_idempotent(store: Store) -> 
     async with store.engine.connect() as connection:
         version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-    assert version == "0003_hardening"
+    assert version == "0004_calls"
     assert {"projects", "api_keys", "agents", "tokens"} <= tables
     assert {"session_records", "webhook_subscriptions", "webhook_deliveries", "webhook_attempts"} <= tables
 

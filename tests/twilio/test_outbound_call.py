@@ -3,67 +3,25 @@
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import pytest
 
 from tests.twilio.conftest import PhoneServer
+from tests.twilio.fake_twilio_api import FakeTwilioApi, running_fake_twilio
 
 ACCOUNT_SID = "AC" + "3" * 32
 AUTH_TOKEN = "outbound-test-token"
 PUBLIC_BASE = "https://voice.example.com"
 
 
-@dataclass
-class FakeTwilioApi:
-    base_url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    reply_status: int = 201
-    reply_body: dict[str, Any] = field(default_factory=dict)
-
-
 @pytest.fixture
 def fake_twilio() -> Iterator[FakeTwilioApi]:
-    api = FakeTwilioApi(base_url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-            api.requests.append(
-                {
-                    "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "form": {k: v[0] for k, v in parse_qs(body).items()},
-                }
-            )
-            payload = json.dumps(api.reply_body).encode()
-            self.send_response(api.reply_status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running_fake_twilio() as api:
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def run_call(

@@ -4,9 +4,6 @@ URL followed by the sorted form fields, base64), independently of the ``twilio``
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -15,15 +12,11 @@ import pytest
 
 from tests.live_server import LiveServer
 from tests.twilio.conftest import PhoneServer, call_form, parse_stream_twiml, phone_env
+from tests.twilio.twilio_signing import twilio_signature
 
 AUTH_TOKEN = "twilio-test-auth-token-0123456789"
 ACCOUNT_SID = "AC" + "1" * 32
 PUBLIC_BASE = "https://voice.example.com/voxgate"
-
-
-def twilio_signature(token: str, url: str, form: dict[str, str]) -> str:
-    signed = url + "".join(f"{key}{form[key]}" for key in sorted(form))
-    return base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,9 @@ ROUTER_MODULES: tuple[str, ...] = (
     "voxgate.api.realtime",
     "voxgate.api.metrics",
     "voxgate.api.twilio",
+    "voxgate.api.calls",
+    "voxgate.api.call_status_callback",
+    "voxgate.api.builtin_tools",
     "voxgate.api.web",
 )
 

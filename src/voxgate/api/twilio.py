@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response, WebSocket
 from starlette.datastructures import MultiDict
 
+from voxgate.api.call_tracking import record_answered_call, tracked_sink
 from voxgate.api.connection import Admission, admit, count_refusal, finish_socket
 from voxgate.api.draining import session_drain
 from voxgate.api.frame_pump import PumpEnd, pump_frames
@@ -123,6 +124,7 @@ async def voice_webhook(request: Request, agent_id: str | None = None) -> Respon
     if call_sid and not await store.answered_calls.first_answer(call_sid[:64]):
         logger.warning("refused a replayed Twilio webhook: call %s was already answered", call_sid[:64])
         raise ApiError(409, error_body("conflict", "this call was already answered"))
+    await record_answered_call(request, project_id, agent_id, form)
     minted = await store.tokens.mint(
         project_id,
         expires_in_seconds=STREAM_TOKEN_SECONDS,
@@ -207,6 +209,7 @@ def _session_opener(
                 profile, agent_loader=lambda load: phone_agent_loader(bound_agent_loader(agent_id, load))
             )
         facts = {"channel": PHONE, "caller_number": caller or "", "called_number": called or ""}
+        sink = tracked_sink(state, grant.project_id, sink)  # the call record follows the session
         session = admission.open_session(
             state,
             recorder.wrap_sink(sink),

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from voxgate.conversation.builtin_tools import run_builtin, server_builtin
 from voxgate.conversation.ledger import ToolCallRecord, tool_error_text
 from voxgate.conversation.tools import ToolSet, http_headers
 from voxgate.outbound.forbidden_headers import header_is_forbidden
@@ -149,9 +150,12 @@ class HttpToolRunner:
 async def run_http_tool(
     runner: HttpToolRunner | None, tools: ToolSet, record: ToolCallRecord
 ) -> HttpToolOutcome:
-    """The one place an HTTP tool call is executed: by a reply (``interactive``: the reply goes on with the
-    result) or by the session after the reply (``hold``)."""
+    """The one place an HTTP tool call (or a built-in server tool's) is executed: by a reply
+    (``interactive``: the reply goes on with the result) or by the session after the reply (``hold``)."""
     spec = tools.find(record.name)
+    if spec is not None and (builtin := server_builtin(spec)) is not None:  # [builtin-tools]
+        outcome = run_builtin(builtin, record.arguments)
+        return HttpToolOutcome(outcome.text, outcome.is_error)
     if spec is None or spec.http is None or runner is None:
         return HttpToolOutcome(tool_error_text("The tool is not available."), True)
     return await runner.run(

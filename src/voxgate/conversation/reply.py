@@ -41,7 +41,7 @@ from voxgate.conversation.http_tools import HttpToolRunner, run_http_tool
 from voxgate.conversation.ledger import Ledger, ToolCallRecord, tool_error_text
 from voxgate.conversation.played_transcript import PlayedTranscript, all_words, heard_words
 from voxgate.conversation.timings import TurnTimings
-from voxgate.conversation.tools import ToolSet
+from voxgate.conversation.tools import ToolSet, runs_on_server
 from voxgate.protocol.events import ReplyAudio, ServerEvent
 from voxgate.speech.base import ChatMessage, LanguageModel, TextDelta, TextToSpeech, ToolCallRequest
 from voxgate.speech.sentences import SentenceSplitter, synthesis_text
@@ -286,7 +286,7 @@ class Reply:
             arguments,
             ctx.reply_id,
             execution_mode=spec.execution_mode,
-            server_side=spec.http is not None,
+            server_side=runs_on_server(spec),  # [builtin-tools]
         )
         if record.server_side:
             ctx.ledger.propose(record)

@@ -9,7 +9,7 @@ from voxgate.outbound.policy import OutboundPolicy
 
 SESSION_WEBHOOK_EVENTS = ("session.started", "session.completed")
 CALL_WEBHOOK_EVENTS = ("call.connected", "call.ended", "call.failed")
-"""Accepted and stored; sent by the phone-call records (HOSTED.md §7) once they exist."""
+"""Sent by the phone-call records (HOSTED.md §7, store/calls.py) when a call connects, ends or fails."""
 WEBHOOK_EVENTS = (*SESSION_WEBHOOK_EVENTS, *CALL_WEBHOOK_EVENTS)
 MAX_URL_CHARS = 2048
 MIN_SECRET_CHARS = 32

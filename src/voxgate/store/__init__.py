@@ -5,6 +5,7 @@ principal = await store.keys.verify(raw)    # -> Principal | None
 config = await store.agents.load_for_session(principal.project_id, agent_id)  # -> SessionConfig | None
 grant = await store.tokens.redeem(token)    # -> TokenGrant | None
 store.sessions, store.webhooks, store.outbox # session history and webhooks (voxgate.history)
+store.calls                                  # phone call records (/v1/calls)
 await store.close()
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from voxgate.config import Settings
 from voxgate.store.agents import AgentRepository, AgentUpdateConflict
 from voxgate.store.answered_calls import AnsweredCalls
+from voxgate.store.calls import CallRepository
 from voxgate.store.database import create_engine, session_factory
 from voxgate.store.document_errors import AgentDocumentError
 from voxgate.store.keys import DEFAULT_PROJECT, ApiKeyInfo, KeyRepository, Principal
@@ -58,6 +60,7 @@ class Store:
     outbox: WebhookOutbox
     box: SecretBox
     answered_calls: AnsweredCalls
+    calls: CallRepository
 
     @classmethod
     async def open(cls, settings: Settings, *, connect_args: dict[str, Any] | None = None) -> Store:
@@ -87,16 +90,18 @@ class Store:
             await engine.dispose()
             raise
         sessions = session_factory(engine)
+        retry = retry or RetryPolicy()
         return cls(
             engine=engine,
             keys=KeyRepository(sessions),
             agents=AgentRepository(sessions, box),
             tokens=TokenRepository(engine),
-            sessions=SessionRecordRepository(sessions, retry or RetryPolicy()),
+            sessions=SessionRecordRepository(sessions, retry),
             webhooks=WebhookSubscriptionRepository(sessions, box),
             outbox=WebhookOutbox(sessions, box, engine.dialect.name),
             box=box,
             answered_calls=AnsweredCalls(engine),
+            calls=CallRepository(sessions, retry),
         )
 
     async def ping(self) -> None:

@@ -198,6 +198,31 @@ class AnsweredCallRow(Base):
     answered_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class CallRow(Base):
+    """One phone call (HOSTED.md §7): placed through ``POST /v1/calls`` or answered by the voice webhook;
+    its status follows Twilio's status callbacks and the media-stream bridge (store/call_states.py)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    direction: Mapped[str] = mapped_column(String(16), index=True)
+    from_number: Mapped[str | None] = mapped_column(String(64))
+    to_number: Mapped[str | None] = mapped_column(String(64))
+    twilio_call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    carrier_status: Mapped[str | None] = mapped_column(String(32))
+    """Twilio's last ``CallStatus`` for the call (kept for diagnosis; not part of the API)."""
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    connected_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[float | None]
+    """Seconds the call was connected (``active``); None when it never was."""
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+
 class ReadinessProbeRow(Base):
     """One row per instance, rewritten by ``/readyz`` to prove that writes are durable."""
 

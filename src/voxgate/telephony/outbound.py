@@ -23,6 +23,8 @@ from twilio.rest import Client
 PHONE_NUMBER = re.compile(r"^\+[1-9][0-9]{6,14}$")
 """E.164: a plus sign and 7-15 digits."""
 REQUEST_TIMEOUT_SECONDS = 30.0
+STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+"""The call progress events Twilio reports to a ``status_callback_url``."""
 
 
 class OutboundCallError(Exception):
@@ -64,8 +66,10 @@ def place_call(
     from_: str,
     twiml_url: str,
     api_base_url: str | None = None,
+    status_callback_url: str | None = None,
 ) -> PlacedCall:
-    """Ask Twilio to call ``to`` from ``from_`` and fetch TwiML from ``twiml_url`` (POST) on answer.
+    """Ask Twilio to call ``to`` from ``from_`` and fetch TwiML from ``twiml_url`` (POST) on answer; with
+    ``status_callback_url``, Twilio posts the call's progress there (:data:`STATUS_CALLBACK_EVENTS`).
     Blocking (the ``twilio`` client uses ``requests``); raises :class:`OutboundCallError`."""
     check_address(to, "--to")
     check_address(from_, "--from")
@@ -79,8 +83,15 @@ def place_call(
         else TwilioHttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
     )
     client = Client(account_sid, auth_token, http_client=http_client)
+    progress: dict[str, Any] = {}
+    if status_callback_url:
+        progress = {
+            "status_callback": status_callback_url,
+            "status_callback_method": "POST",
+            "status_callback_event": list(STATUS_CALLBACK_EVENTS),
+        }
     try:
-        call = client.calls.create(to=to, from_=from_, url=twiml_url, method="POST")
+        call = client.calls.create(to=to, from_=from_, url=twiml_url, method="POST", **progress)
     except TwilioRestException as exc:
         raise OutboundCallError(f"Twilio refused the call ({exc.status}): {exc.msg}") from exc
     except OSError as exc:

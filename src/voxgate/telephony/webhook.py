@@ -17,6 +17,9 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 VOICE_PATH = "/twilio/voice"
 MEDIA_PATH = "/twilio/media"
+CALL_STATUS_PATH = "/twilio/call-status"
+CALL_ID_PARAMETER = "call_id"
+"""Query parameter naming the call record of ``POST /v1/calls`` on the voice and status-callback URLs."""
 
 
 def public_url(request_url: str, public_base_url: str | None) -> str:
@@ -37,11 +40,21 @@ def stream_url(base_url: str) -> str:
     return urlunsplit((scheme, base.netloc, base.path.rstrip("/") + MEDIA_PATH, "", ""))
 
 
-def voice_webhook_url(base_url: str, agent_id: str) -> str:
-    """The TwiML endpoint for ``agent_id`` (what a Twilio number, or an outbound call, points at)."""
+def voice_webhook_url(base_url: str, agent_id: str, call_id: str | None = None) -> str:
+    """The TwiML endpoint for ``agent_id`` (what a Twilio number, or an outbound call, points at);
+    ``call_id`` names the call record of an outbound call placed through ``POST /v1/calls``."""
+    query = {"agent_id": agent_id} | ({CALL_ID_PARAMETER: call_id} if call_id else {})
+    return _url_under(base_url, VOICE_PATH, query)
+
+
+def call_status_url(base_url: str, call_id: str | None = None) -> str:
+    """Where Twilio posts a call's status changes (``StatusCallback``)."""
+    return _url_under(base_url, CALL_STATUS_PATH, {CALL_ID_PARAMETER: call_id} if call_id else {})
+
+
+def _url_under(base_url: str, path: str, query: Mapping[str, str]) -> str:
     base = urlsplit(base_url)
-    path = base.path.rstrip("/") + VOICE_PATH
-    return urlunsplit((base.scheme, base.netloc, path, urlencode({"agent_id": agent_id}), ""))
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + path, urlencode(query), ""))
 
 
 def signature_is_valid(
