@@ -134,7 +134,7 @@ async def voice_webhook(request: Request, agent_id: str | None = None) -> Respon
     )
     base = settings.public_base_url or str(request.base_url)
     parameters = {AGENT_ID_PARAMETER: agent_id, TOKEN_PARAMETER: minted.token}
-    for name, field in ((CALLER_NUMBER_PARAMETER, "From"), (CALLED_NUMBER_PARAMETER, "To")):  # [history]
+    for name, field in ((CALLER_NUMBER_PARAMETER, "From"), (CALLED_NUMBER_PARAMETER, "To")):
         if number := (form.get(field) or "")[:64]:
             parameters[name] = number
     twiml = connect_stream_twiml(stream_url(base), parameters)

@@ -153,7 +153,7 @@ async def run_http_tool(
     """The one place an HTTP tool call (or a built-in server tool's) is executed: by a reply
     (``interactive``: the reply goes on with the result) or by the session after the reply (``hold``)."""
     spec = tools.find(record.name)
-    if spec is not None and (builtin := server_builtin(spec)) is not None:  # [builtin-tools]
+    if spec is not None and (builtin := server_builtin(spec)) is not None:
         outcome = run_builtin(builtin, record.arguments)
         return HttpToolOutcome(outcome.text, outcome.is_error)
     if spec is None or spec.http is None or runner is None:

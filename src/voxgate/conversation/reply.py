@@ -286,7 +286,7 @@ class Reply:
             arguments,
             ctx.reply_id,
             execution_mode=spec.execution_mode,
-            server_side=runs_on_server(spec),  # [builtin-tools]
+            server_side=runs_on_server(spec),
         )
         if record.server_side:
             ctx.ledger.propose(record)
