@@ -131,7 +131,7 @@ SCENARIOS: dict[str, list[Step]] = {
             "agent_speaking",
         ),
     ],
-    "interrupt_response off: overlapping speech that is not a barge-in changes nothing": [
+    "overlapping speech that is no barge-in (a back-channel, or interrupt_response off) changes nothing": [
         Step(
             lambda f: f.greet("Hello!"),
             [
