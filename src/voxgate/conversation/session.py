@@ -48,6 +48,7 @@ from voxgate.conversation.prefill import Prefiller
 from voxgate.conversation.prompt_limits import prompt_budget_error
 from voxgate.conversation.reply_runner import ReplyRunner
 from voxgate.conversation.session_setup import Prepared, set_up
+from voxgate.conversation.session_timers import SessionTimers
 from voxgate.conversation.tool_calls import ClearDeadline, RunHttpTool, SetDeadline
 from voxgate.conversation.tools import ToolSet
 from voxgate.conversation.turns import TurnTaker, TurnTaskResult
@@ -84,7 +85,7 @@ class Session:
         self._models: Prepared | None = None
         self.turns: TurnTaker | None = None
         self._prefiller: Prefiller | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.timers = SessionTimers(self.post)
         """Tool-call deadlines by call id, and the session's own ("duration", "configure")."""
         self._background: set[asyncio.Task[Any]] = set()
         self._started_at = time.time()
@@ -123,9 +124,8 @@ class Session:
         self.intake.input_rate = budget
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         seconds = self.deps.settings.configure_timeout_seconds
-        self._timers["configure"] = loop.call_later(seconds, self.post, ConfigureDeadline(seconds))
+        self.timers.set("configure", seconds, ConfigureDeadline(seconds))
         self._arm_duration_cap()
         try:
             while self.core.phase is not Phase.ENDED:
@@ -170,7 +170,6 @@ class Session:
             if self.turns is not None and core.phase is Phase.READY:
                 await self._perform(core.turn_signals(self.turns.on_gap(item.milliseconds), now))
         elif isinstance(item, inputs.ToolDeadline):
-            self._timers.pop(item.call_id, None)
             await self._perform(core.deadline_passed(item.call_id, now))
         elif isinstance(item, inputs.HttpToolDone):
             await self._perform(
@@ -224,14 +223,10 @@ class Session:
                 if self.turns is not None:
                     self.turns.configure(action.turn_detection, action.keyterms)
             elif isinstance(action, SetDeadline):
-                delay = max(0.0, action.at - time.monotonic())
-                deadline = inputs.ToolDeadline(action.call_id)
-                self._timers[action.call_id] = asyncio.get_running_loop().call_later(
-                    delay, self.post, deadline
-                )
+                delay = action.at - time.monotonic()
+                self.timers.set(action.call_id, delay, inputs.ToolDeadline(action.call_id))
             elif isinstance(action, ClearDeadline):
-                if (timer := self._timers.pop(action.call_id, None)) is not None:
-                    timer.cancel()
+                self.timers.clear(action.call_id)
             elif isinstance(action, RunHttpTool):
                 self._spawn(self._run_hold_http(action.record), f"http-{action.record.call_id}")
             elif isinstance(action, SaveCheckpoint):
@@ -270,13 +265,10 @@ class Session:
             await self._perform(self.core.greet(time.monotonic()))
 
     async def _become_ready(self, prepared: Prepared, session_id: str, ledger: Ledger | None = None) -> None:
-        if (timer := self._timers.pop("configure", None)) is not None:
-            timer.cancel()
+        self.timers.clear("configure")
         self._models = prepared
-        self.turns = TurnTaker(
-            prepared.stack.vad.create_stream(),
-            prepared.stack.stt,
-            prepared.stack.turn_detector,
+        self.turns = TurnTaker.for_stack(
+            prepared.stack,
             post=self.post,
             new_item_id=lambda: _new_id("item"),
             tuning=self.deps.turn_tuning,
@@ -302,12 +294,8 @@ class Session:
         await self._perform([Prefill(self.core.ledger.to_messages(self.core.config.system_prompt))])
 
     def _arm_duration_cap(self) -> None:
-        if (timer := self._timers.pop("duration", None)) is not None:
-            timer.cancel()
-        remaining = max(0.0, self.deps.max_duration_seconds - (time.time() - self._cap_from))
-        self._timers["duration"] = asyncio.get_running_loop().call_later(
-            remaining, self.post, DurationExceeded()
-        )
+        remaining = self.deps.max_duration_seconds - (time.time() - self._cap_from)
+        self.timers.set("duration", remaining, DurationExceeded())
 
     # --- audio in -----------------------------------------------------------------------------------
     async def _on_audio(self, event: InputAudio, now: float) -> None:
@@ -407,9 +395,7 @@ class Session:
             with contextlib.suppress(Exception):
                 await self._perform(self.core.transport_closed())
         self._closed = True
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self.timers.clear_all()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, self.replies.cancel(), return_exceptions=True)

@@ -55,7 +55,14 @@ from voxgate.conversation.turn_signals import (
     TurnSignal,
 )
 from voxgate.protocol.config import TurnDetection
-from voxgate.speech.base import INPUT_SAMPLE_RATE, FloatAudio, SpeechToText, TurnDetector, VoiceActivityStream
+from voxgate.speech.base import (
+    INPUT_SAMPLE_RATE,
+    FloatAudio,
+    SpeechStack,
+    SpeechToText,
+    TurnDetector,
+    VoiceActivityStream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +219,27 @@ class TurnTaker:
         """The last ended turn, with the audio since, while speech may still continue it."""
         self._ended_trailing = 0
         self.agent_active = False
+
+    @classmethod
+    def for_stack(
+        cls,
+        stack: SpeechStack,
+        *,
+        post: Callable[[TurnTaskResult], None],
+        new_item_id: Callable[[], str],
+        tuning: TurnTuning | None = None,
+        may_resume: Callable[[], bool] | None = None,
+    ) -> TurnTaker:
+        """A turn-taker on ``stack``'s models (its own VAD stream)."""
+        return cls(
+            stack.vad.create_stream(),
+            stack.stt,
+            stack.turn_detector,
+            post=post,
+            new_item_id=new_item_id,
+            tuning=tuning,
+            may_resume=may_resume,
+        )
 
     # --- configuration ----------------------------------------------------------------------------
     def configure(self, turn_detection: TurnDetection, keyterms: Sequence[str]) -> None:
