@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,7 +30,9 @@ from voxgate.speech.executor import FOREGROUND, InferenceExecutor
 from voxgate.speech.models import resolve_model
 from voxgate.speech.tts_espeak import EspeakTTS
 from voxgate.speech.voice_map import PACKAGED_PIPER_VOICE, InstalledVoice, VoiceMap
-from voxgate.speech.voice_variants import apply_variant, require_variants
+from voxgate.speech.voice_variants import apply_variant, variants_available
+
+logger = logging.getLogger(__name__)
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPEAKABLE = re.compile(r"[0-9A-Za-z\u00c0-\uffff]")
@@ -64,9 +67,14 @@ class PiperTTS:
         self.voice_map = voice_map or VoiceMap.from_settings(settings, "piper")
         threads = threads or settings.tts_threads
         self._voices: dict[str, PiperVoice] = {}
-        for installed in sorted(self.voice_map.installed_voices(), key=str):
-            if installed.variant is not None:
-                require_variants()
+        installed_voices = self.voice_map.installed_voices()
+        self.variants = variants_available()
+        if not self.variants and any(voice.variant for voice in installed_voices):
+            logger.warning(
+                "praat-parselmouth is not installed: every voice id is spoken by its base voice "
+                "(female ids too); pip install praat-parselmouth"
+            )
+        for installed in sorted(installed_voices, key=str):
             if installed.engine == "piper" and installed.model not in self._voices:
                 path = (
                     resolve_model("piper-joe", settings)
@@ -106,7 +114,7 @@ class PiperTTS:
                     yield chunk
             return
         voice = self._voices[installed.model]
-        variant = installed.variant
+        variant = installed.variant if self.variants else None
 
         def start() -> Iterator[AudioChunk]:
             return iter(voice.synthesize(text))
@@ -138,7 +146,7 @@ class PiperTTS:
         voice = self._voices[installed.model]
         pieces = [chunk.audio_int16_array for chunk in voice.synthesize(text)]
         pcm = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
-        if installed.variant is not None:
+        if installed.variant is not None and self.variants:
             pcm = apply_variant(pcm, voice.config.sample_rate, installed.variant)
         return pcm
 

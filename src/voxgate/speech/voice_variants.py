@@ -50,19 +50,14 @@ PITCH_FLOOR_HZ = 75
 PITCH_CEILING_HZ = 600
 
 
-class VoiceVariantError(RuntimeError):
-    """A voice variant is configured but praat-parselmouth is not installed."""
-
-
-def require_variants() -> None:
-    """Fail early (at TTS load) when variants are configured and praat-parselmouth is missing."""
+def variants_available() -> bool:
+    """Whether praat-parselmouth is installed (a pinned dependency; without it every variant is spoken
+    by its base voice, with a warning at start-up)."""
     try:
         import parselmouth  # noqa: F401
-    except ImportError as exc:
-        raise VoiceVariantError(
-            "voice variants (e.g. piper:joe+f1) need praat-parselmouth; install it or map the ids to "
-            "installed voices with VOXGATE_VOICE_MAP"
-        ) from exc
+    except ImportError:
+        return False
+    return True
 
 
 def apply_variant(pcm: PcmAudio, sample_rate: int, variant: str) -> PcmAudio:
