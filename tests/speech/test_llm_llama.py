@@ -302,3 +302,13 @@ async def test_an_anticipated_call_is_the_reply(llm: object) -> None:
     events = await collect(llm, turn, [LOOKUP_ORDER], session_key="anticipated-call")
     assert calls_of(events) == [("lookup_order", {"order_id": "AB12345"})], events
     assert llm.last_stats.anticipated_tokens > 0  # type: ignore[attr-defined]
+
+
+async def test_a_call_cut_short_by_a_stopped_anticipation_is_still_made(llm: object) -> None:
+    turn = [ORDER_AGENT, ChatMessage("user", "Can you check order AB12345 for me?")]
+    ahead = asyncio.ensure_future(llm.anticipate(turn, [LOOKUP_ORDER], session_key="cut-call"))  # type: ignore[attr-defined]
+    await asyncio.sleep(0)  # submitted first; the reply's request stops it wherever it is
+    events = await collect(llm, turn, [LOOKUP_ORDER], session_key="cut-call")
+    await ahead
+    assert calls_of(events) == [("lookup_order", {"order_id": "AB12345"})], events
+    assert not spoken(events)

@@ -47,6 +47,7 @@ from voxgate.speech.instruction_directives import instructed_tool, verbatim_repl
 from voxgate.speech.llama_prompt_cache import LlamaPromptCache
 from voxgate.speech.models import resolve_model
 from voxgate.speech.reply_grammar import (
+    SPEAK,
     SPEECH_OPENING,
     ArgumentGrammars,
     action_options,
@@ -90,6 +91,8 @@ class _Anticipation:
     tokens: int
     finished: bool
     """The model ended its reply (not merely the anticipation's token budget)."""
+    action: str | None = None
+    """What the reply decided to do (``speak`` or a tool's name); ``None`` without a decision."""
 
 
 @dataclass(slots=True)
@@ -98,6 +101,8 @@ class _CompletionRun:
     first_at: float | None = None
     stopped: bool = False
     finished: bool = False
+    action: str | None = None
+    """``speak`` or the tool called, when the reply decided its action (:meth:`LlamaLLM._reply`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,9 +410,14 @@ class LlamaLLM:
                 action = instructed or self._choose_action(tokens, tools)
                 tool = next((t for t in tools if t.name == action), None)
                 if tool is not None:
-                    return self._write_tool_call(tokens, tool, stop, emit)
+                    run = self._write_tool_call(tokens, tool, stop, emit)
+                    run.action = tool.name
+                    return run
             tokens = tokens + self._speech_opening()
             speak_only = True  # speaking: nothing it says may be tool syntax
+            run = self._complete(tokens, max_tokens, speak_only, stop, emit)
+            run.action = SPEAK
+            return run
         return self._complete(tokens, max_tokens, speak_only, stop, emit)
 
     def _speech_opening(self) -> list[int]:
@@ -520,12 +530,20 @@ class LlamaLLM:
             self._anticipation = None
             run = _CompletionRun()
             prompt, budget, anticipated_tokens = tokens, self.max_tokens, 0
-            resumed = (
+            matching = (
                 anticipated is not None
                 and not speak_only
                 and anticipated.session_key == session_key
                 and anticipated.prompt == tokens
             )
+            # A call cut short by the anticipation's stop is written again (its decision is kept); speech
+            # goes on from where the anticipation stopped.
+            instructed = instructed_tool(messages, tools)
+            resumed = False
+            if matching:
+                assert anticipated is not None
+                resumed = anticipated.finished or anticipated.action in (None, SPEAK)
+                instructed = instructed if resumed else anticipated.action
             if resumed:
                 assert anticipated is not None
                 for piece in anticipated.pieces:
@@ -543,7 +561,6 @@ class LlamaLLM:
                     speaking = bool(tools) and self.decide_actions
                     rest = self._complete(prompt, budget, speaking, stop.is_set, emit)
                 else:
-                    instructed = instructed_tool(messages, tools)
                     rest = self._reply(prompt, tools, budget, speak_only, stop.is_set, emit, instructed)
                 run.produced += rest.produced
                 run.first_at = run.first_at or rest.first_at
@@ -582,11 +599,14 @@ class LlamaLLM:
         pieces: list[str] = []
         instructed = instructed_tool(messages, tools)
         run = self._reply(tokens, tools, self.anticipate_tokens, False, superseded, pieces.append, instructed)
-        self._anticipation = _Anticipation(session_key, tokens, pieces, run.produced, run.finished)
+        self._anticipation = _Anticipation(
+            session_key, tokens, pieces, run.produced, run.finished, run.action
+        )
         return run.produced
 
     def _speak_only_processor(self) -> Any:
-        """A logits processor that forbids writing a tool call (any token with ``{``, and ``<tool_call>``).
+        """A logits processor that forbids writing a tool call or code (any token with ``{`` or a backtick,
+        and ``<tool_call>``).
 
         Used for the reply to a tool result (with :data:`AFTER_TOOL_RESULT_HINT`): the 0.5B model
         tends to repeat the call or echo the result there instead of answering, so after a tool
@@ -602,6 +622,7 @@ class LlamaLLM:
                     token
                     for token in range(llama.n_vocab())
                     if b"{" in (piece := llama.detokenize([token], special=True))
+                    or b"`" in piece
                     or b"<tool" in piece
                     or b"<" == piece.strip()
                 ],
