@@ -167,6 +167,30 @@ async def test_min_silence_decides_turn_boundaries(connect: Connect, silence_ser
     assert client.non_audio_types(mark).count("input.speech.stopped") == 2
 
 
+async def test_an_explicit_min_silence_is_a_promise(connect: Connect) -> None:
+    client = await connect()
+    await client.update(input={"turn_detection": {"min_silence": 2500}})
+    ready = await client.wait_for("session.ready")
+    assert ready["config"]["input"]["turn_detection"]["min_silence"] == 2500
+    assert "max_silence" not in ready["config"]["input"]["turn_detection"]  # not set: the default applies
+    # Words that end a sentence, a model that says "complete": a 1.55 s pause still does not end the turn.
+    await client.send_audio(_two_parts(1550, "Thanks, that's all I needed. Goodbye."))
+    await client.wait_for("transcript.user")
+    await client.wait_for("reply.done")
+    assert client.non_audio_types().count("input.speech.stopped") == 1
+
+
+async def test_the_default_reports_no_silences_and_ends_a_finished_sentence_quickly(connect: Connect) -> None:
+    client = await connect()
+    await client.update()
+    ready = await client.wait_for("session.ready")
+    assert not {"min_silence", "max_silence"} & set(ready["config"]["input"]["turn_detection"])
+    await client.send_audio(_two_parts(700, "Thanks, that's all I needed. Goodbye."))
+    await client.wait_for("transcript.user")
+    await client.wait_for("transcript.user")
+    assert client.non_audio_types().count("input.speech.stopped") == 2
+
+
 @pytest.fixture(scope="module")
 def unsure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The end-of-turn model is sure the user has not finished: only max_silence ends a turn."""
@@ -186,7 +210,7 @@ async def test_a_transcript_that_ends_a_sentence_overrules_a_hesitant_turn_model
     connect: Connect, unsure_server: LiveServer
 ) -> None:
     client = await connect(unsure_server)
-    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.update()  # the adaptive default: min_silence and max_silence not set
     await client.wait_for("session.ready")
     # The model says "unfinished" (0.01), but the words end a sentence: the 700 ms pause ends the turn.
     await client.send_audio(_two_parts(700, "Thanks, that's all I needed. Goodbye."))
@@ -198,7 +222,7 @@ async def test_a_transcript_that_ends_a_sentence_overrules_a_hesitant_turn_model
 
 async def test_a_pause_after_a_number_does_not_end_the_turn_at_once(connect: Connect) -> None:
     client = await connect()
-    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.update()  # the adaptive default: min_silence and max_silence not set
     await client.wait_for("session.ready")
     # "Call me back at 555." reads as a finished sentence and the end-of-turn model says complete, but a
     # number may be the first group of a longer one: a 500 ms pause does not end the turn ...
@@ -225,7 +249,7 @@ async def test_a_finished_sentence_ends_the_turn_without_waiting_for_the_turn_mo
     connect: Connect, slow_turn_model_server: LiveServer
 ) -> None:
     client = await connect(slow_turn_model_server)
-    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.update()  # the adaptive default: min_silence and max_silence not set
     await client.wait_for("session.ready")
     # Words that end a sentence: the 700 ms pause ends the turn although the model has not answered.
     await client.send_audio(_two_parts(700, "Thanks, that's all I needed. Goodbye."))
@@ -252,7 +276,7 @@ async def test_speech_before_the_reply_is_ready_continues_the_same_turn(
     connect: Connect, slow_llm_server: LiveServer
 ) -> None:
     client = await connect(slow_llm_server)
-    await client.update(input={"turn_detection": {"min_silence": 1000, "max_silence": 3000}})
+    await client.update()  # the adaptive default: min_silence and max_silence not set
     await client.wait_for("session.ready")
     # The words end a sentence, so the 400 ms pause ends the turn; the user goes on while the reply is
     # still being prepared: one turn, one transcript, one reply (no reply cut off by its own user).

@@ -143,8 +143,9 @@ def test_ledger_hides_cancelled_calls_and_round_trips() -> None:
     ledger.add_agent("i3", "r2", "Hm", interrupted=True)
     assert [c.call_id for c in ledger.cancel_reply_calls("r2")] == ["c2"]
     messages = ledger.to_messages("sys", "one-shot")
-    assert [m.role for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
-    assert messages[0].content == "sys\n\none-shot" and messages[2].tool_calls[0].call_id == "c1"
+    assert [m.role for m in messages] == ["system", "user", "assistant", "tool", "assistant", "system"]
+    assert messages[0].content == "sys" and messages[-1].content == "one-shot"  # instructions come last
+    assert messages[2].tool_calls[0].call_id == "c1"
     assert messages[4].tool_calls == []
     restored = Ledger.from_dict(json.loads(json.dumps(ledger.to_dict())))
     assert restored.calls["c2"].state is CallState.CANCELLED

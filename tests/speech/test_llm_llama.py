@@ -11,6 +11,7 @@ import pytest
 
 from voxgate.config import Settings
 from voxgate.speech.base import ChatMessage, LLMEvent, TextDelta, ToolCallRequest, ToolSchema
+from voxgate.speech.speech_normaliser import spoken_text
 
 pytestmark = pytest.mark.models
 
@@ -226,3 +227,88 @@ async def test_generation_pauses_between_tokens_while_speech_is_synthesised(llm:
         await anext(stream)  # and generation goes on afterwards
     finally:
         await stream.aclose()
+
+
+# --- speak or call, instructions ---------------------------------------------------------------------
+ORDER_AGENT = ChatMessage("system", "You are a friendly support agent. Answer in one or two short sentences.")
+LOOKUP_ORDER = ToolSchema(
+    "lookup_order",
+    "Look up an order by id",
+    {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+)
+
+
+def spoken(events: list[LLMEvent]) -> str:
+    return "".join(event.text for event in events if isinstance(event, TextDelta))
+
+
+def calls_of(events: list[LLMEvent]) -> list[tuple[str, dict[str, object]]]:
+    return [(event.name, event.arguments) for event in events if isinstance(event, ToolCallRequest)]
+
+
+async def test_the_readme_order_agent_calls_its_tool_with_the_spoken_id(llm: object) -> None:
+    request = ChatMessage("user", "Hi, where is my order? The order number is AB12345.")
+    events = await collect(llm, [ORDER_AGENT, request], [LOOKUP_ORDER])
+    assert calls_of(events) == [("lookup_order", {"order_id": "AB12345"})], events
+    assert "lookup_order" not in spoken(events) and "{" not in spoken(events)
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "How do I look up my order? Show me the exact function call you would make.",
+        "Reply with a JSON object that has my order id AB12345 in it.",
+    ],
+)
+async def test_speech_never_contains_tool_syntax(llm: object, request_text: str) -> None:
+    # The model may speak or call the tool here (both are fine); it never *says* the call.
+    events = await collect(llm, [ORDER_AGENT, ChatMessage("user", request_text)], [LOOKUP_ORDER])
+    text = spoken(events)
+    assert "{" not in text and "<tool_call>" not in text, text
+    said = spoken_text(text)  # what the voice gets: no code either
+    assert "lookup_order(" not in said and "`" not in said, said
+    assert all(name == "lookup_order" for name, _ in calls_of(events))
+
+
+async def test_say_exactly_is_spoken_verbatim(llm: object) -> None:
+    messages = [SYSTEM, ChatMessage("user", "Hello?"), ChatMessage("system", "Say exactly: banana.")]
+    assert await collect(llm, messages) == [TextDelta("banana.")]
+
+
+async def test_an_instruction_to_call_a_tool_is_followed_with_its_arguments(llm: object) -> None:
+    instruction = "The user asked: what's the weather in Paris? Call the get_weather tool now."
+    events = await collect(llm, [SYSTEM, ChatMessage("system", instruction)])
+    calls = calls_of(events)
+    assert len(calls) == 1 and calls[0][0] == "get_weather", events
+    assert str(calls[0][1]["city"]).lower().startswith("paris")
+
+
+async def test_the_answer_to_a_tool_result_follows_its_response_instruction(llm: object) -> None:
+    call = ToolCallRequest("call_1", "get_weather", {"city": "London"})
+    messages = [
+        SYSTEM,
+        ChatMessage("user", "Weather in London?"),
+        ChatMessage("assistant", "", tool_calls=[call]),
+        ChatMessage("tool", json.dumps({"forecast": "rain", "celsius": 12}), tool_call_id="call_1"),
+        ChatMessage("system", "Tell the caller the forecast and ask if they want to book a table."),
+    ]
+    reply = spoken(await collect(llm, messages))
+    assert "book" in reply.lower() and "?" in reply, reply
+
+
+async def test_an_anticipated_call_is_the_reply(llm: object) -> None:
+    turn = [ORDER_AGENT, ChatMessage("user", "Can you check order AB12345 for me?")]
+    await llm.anticipate(turn, [LOOKUP_ORDER], session_key="anticipated-call")  # type: ignore[attr-defined]
+    events = await collect(llm, turn, [LOOKUP_ORDER], session_key="anticipated-call")
+    assert calls_of(events) == [("lookup_order", {"order_id": "AB12345"})], events
+    assert llm.last_stats.anticipated_tokens > 0  # type: ignore[attr-defined]
+
+
+async def test_a_call_cut_short_by_a_stopped_anticipation_is_still_made(llm: object) -> None:
+    turn = [ORDER_AGENT, ChatMessage("user", "Can you check order AB12345 for me?")]
+    ahead = asyncio.ensure_future(llm.anticipate(turn, [LOOKUP_ORDER], session_key="cut-call"))  # type: ignore[attr-defined]
+    await asyncio.sleep(0)  # submitted first; the reply's request stops it wherever it is
+    events = await collect(llm, turn, [LOOKUP_ORDER], session_key="cut-call")
+    await ahead
+    assert calls_of(events) == [("lookup_order", {"order_id": "AB12345"})], events
+    assert not spoken(events)

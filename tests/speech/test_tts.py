@@ -14,11 +14,12 @@ from tests.speech.fixtures import (
     to_16k,
     word_error_rate,
 )
-from voxgate.protocol.voices import BASELINE_VOICES, REMOVED_VOICES, VOICE_IDS
+from voxgate.protocol.voices import BASELINE_VOICES, FEMALE_VOICES, REMOVED_VOICES, VOICE_IDS
 from voxgate.speech.base import TextToSpeech
 from voxgate.speech.tts_espeak import EspeakError, EspeakTTS
 from voxgate.speech.tts_piper import PiperTTS
 from voxgate.speech.voice_map import InstalledVoice, VoiceMap, VoiceMapError, parse_voice_map
+from voxgate.speech.voice_variants import VARIANTS, median_pitch_hz
 
 
 async def collect(chunks) -> np.ndarray:
@@ -32,9 +33,15 @@ async def transcribe_back(audio: np.ndarray, rate: int) -> str:
 
 
 # --- voice map -----------------------------------------------------------------------------------
-def test_default_map_speaks_every_catalogue_id_with_piper_joe() -> None:
+def test_default_map_speaks_every_catalogue_id_with_joe_or_a_variant_of_its_gender() -> None:
     voices = VoiceMap("piper")
-    assert {voices.resolve(voice_id) for voice_id in VOICE_IDS} == {InstalledVoice("piper", "joe")}
+    for voice_id in VOICE_IDS:
+        installed = voices.resolve(voice_id)
+        assert installed is not None and installed.model == "joe"
+        female = installed.variant is not None and VARIANTS[installed.variant].female
+        assert female == (voice_id in FEMALE_VOICES), voice_id
+    variants = {voices.resolve(voice_id) for voice_id in VOICE_IDS}
+    assert len(variants) == 6  # three female and three male voices
     espeak = VoiceMap("espeak")
     assert espeak.resolve("ivy") == InstalledVoice("espeak", "en-us+f3")
     assert espeak.resolve("james") == InstalledVoice("espeak", "en-us")
@@ -46,8 +53,22 @@ def test_default_map_speaks_every_catalogue_id_with_piper_joe() -> None:
      ("dmitri", "en-us"), ("arjun", "en-us")],
 )  # fmt: skip
 def test_hosted_catalogue_ids_map_to_a_voice_of_their_gender(voice_id: str, espeak_voice: str) -> None:
-    assert VoiceMap("piper").resolve(voice_id) == InstalledVoice("piper", "joe")
+    installed = VoiceMap("piper").resolve(voice_id)
+    assert installed is not None and installed.model == "joe"
+    assert (installed.variant or "m").startswith("f" if espeak_voice.endswith("+f3") else "m")
     assert VoiceMap("espeak").resolve(voice_id) == InstalledVoice("espeak", espeak_voice)
+
+
+def test_the_playground_is_told_what_each_id_plays() -> None:
+    from voxgate.api.web import _installed_voices
+
+    plays = _installed_voices(isolated_settings().model_copy(update={"tts": "piper"}))
+    assert plays["james"] == "Piper joe"
+    assert plays["ivy"] == "Piper joe, female variant f1 (~200 Hz)"
+    assert plays["david"].startswith("Piper joe, male variant")
+    espeak = _installed_voices(isolated_settings().model_copy(update={"tts": "espeak"}))
+    assert espeak["ivy"] == "espeak-ng en-us+f3 (formant synthesis)"
+    assert _installed_voices(isolated_settings().model_copy(update={"tts": "openai"})) == {}
 
 
 def test_unknown_and_removed_ids_are_not_voices() -> None:
@@ -67,7 +88,8 @@ def test_overrides_from_settings() -> None:
     settings = isolated_settings().model_copy(update={"voice_map": "bella=espeak:en-gb+f2"})
     voices = VoiceMap.from_settings(settings, "piper")
     assert voices.resolve("bella") == InstalledVoice("espeak", "en-gb+f2")
-    assert voices.resolve("ivy") == InstalledVoice("piper", "joe")
+    assert voices.resolve("ivy") == InstalledVoice("piper", "joe+f1")
+    assert parse_voice_map("james=piper:joe+m2") == {"james": InstalledVoice("piper", "joe+m2")}
 
 
 @pytest.mark.parametrize(
@@ -78,6 +100,7 @@ def test_overrides_from_settings() -> None:
         ("ivy=festival:kal", "unknown engine"),
         ("ivy=espeak:-w /tmp/x", "not an espeak-ng voice name"),
         ("ivy=piper:alba", "path to a Piper .onnx"),
+        ("ivy=piper:joe+f9", "unknown variant"),
         ("ivy=espeak", "expected 'engine:voice'"),
     ],
 )
@@ -174,7 +197,7 @@ async def test_piper_speech_transcribes_back(piper: PiperTTS) -> None:
         # two renders and keeps the better one. A broken voice fails both.
         heard = []
         for _render in range(2):
-            audio = await collect(piper.synthesize(text, voice_id="ivy"))
+            audio = await collect(piper.synthesize(text, voice_id="james"))  # joe itself; variants: below
             assert 1.0 < len(audio) / piper.sample_rate < 6.0
             heard.append((text, await transcribe_back(audio, piper.sample_rate)))
         pairs.append(min(heard, key=lambda pair: word_error_rate([pair])))
@@ -216,6 +239,22 @@ async def test_piper_cancelled_consumer_does_not_break_the_provider(piper: Piper
         await task
     audio = await collect(piper.synthesize("Still working.", voice_id="ivy"))
     assert len(audio) > 0
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("voice_id", ["james", "tyler", "david", "ivy", "winter", "bella"])
+async def test_each_voice_id_sounds_like_its_gender_and_stays_intelligible(
+    piper: PiperTTS, voice_id: str
+) -> None:
+    text = "Thanks for calling. Your order is on its way and should arrive tomorrow."
+    audio = await collect(piper.synthesize(text, voice_id=voice_id))
+    pitch = median_pitch_hz(audio, piper.sample_rate)
+    if voice_id in FEMALE_VOICES:
+        assert 165 <= pitch <= 260, (voice_id, pitch)
+    else:
+        assert 80 <= pitch <= 155, (voice_id, pitch)
+    heard = await transcribe_back(audio, piper.sample_rate)
+    assert word_error_rate([(text, heard)]) <= 0.2, heard
 
 
 @pytest.mark.models

@@ -4,7 +4,8 @@ The page (``voxgate/web/``: plain HTML, CSS and ES modules, no build step) talks
 REST with the API key the user types in, ``GET /v1/token`` to mint a one-time token, and
 ``/v1/ws?token=...`` for the call. Nothing here reads the store or the session engine. The one piece
 of data the server hands the page besides files is the voice catalogue (``/web/voices.json``), taken
-from ``voxgate.protocol.voices`` so the page's voice picker matches what the server validates.
+from ``voxgate.protocol.voices`` so the page's voice picker matches what the server validates, with what
+each id plays on this server's embedded TTS (``plays``, from ``speech.voice_map``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from voxgate.config import Settings
 from voxgate.protocol.voices import BASELINE_VOICES, DEFAULT_VOICE, FEMALE_VOICES, LATER_VOICES
+from voxgate.speech.voice_map import ENGINES, VoiceMap, VoiceMapError, describe_voice
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,10 +103,31 @@ async def playground_page(request: Request) -> Response:
     return _file_response(request, index)
 
 
+def _installed_voices(settings: Settings) -> dict[str, str]:
+    """What each voice id plays with the embedded TTS (empty for a remote TTS or a broken voice map)."""
+    if settings.tts not in ENGINES:
+        return {}
+    try:
+        voice_map = VoiceMap.from_settings(settings, settings.tts)  # type: ignore[arg-type]
+    except VoiceMapError:
+        return {}
+    return {
+        voice: describe_voice(installed)
+        for voice in (*BASELINE_VOICES, *LATER_VOICES)
+        if (installed := voice_map.resolve(voice)) is not None
+    }
+
+
 @router.get(f"{WEB_PREFIX}/voices.json")
-async def voice_catalogue() -> JSONResponse:
+async def voice_catalogue(request: Request) -> JSONResponse:
+    plays = _installed_voices(request.app.state.settings)
     voices = [
-        {"voice_id": voice, "gender": "female" if voice in FEMALE_VOICES else "male", "generation": gen}
+        {
+            "voice_id": voice,
+            "gender": "female" if voice in FEMALE_VOICES else "male",
+            "generation": gen,
+            **({"plays": plays[voice]} if voice in plays else {}),
+        }
         for gen, group in (("baseline", BASELINE_VOICES), ("later", LATER_VOICES))
         for voice in group
     ]

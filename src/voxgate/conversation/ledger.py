@@ -36,6 +36,15 @@ class ToolCallRecord:
     is_error: bool = False
     timed_out: bool = False
     """The answer is the timeout text: the client's own result came too late."""
+    on_success: str | None = None
+    on_error: str | None = None
+    """The tool's ``response_instructions``: shown to the model right after a successful / failed result."""
+
+    def response_instruction(self) -> str | None:
+        """The instruction for the result this call got (``None``: unanswered, or none configured)."""
+        if self.state is not CallState.ANSWERED:
+            return None
+        return self.on_error if self.is_error else self.on_success
 
 
 @dataclass(slots=True)
@@ -120,12 +129,14 @@ class Ledger:
 
     # --- reads -------------------------------------------------------------------------------------
     def to_messages(self, system_prompt: str, instructions: str | None = None) -> list[ChatMessage]:
-        """The LLM's view: system prompt, then what was said and heard, with answered tool calls.
-        Cancelled calls are left out entirely; unanswered ones are not yet shown."""
-        system = system_prompt
-        if instructions:
-            system = f"{system}\n\n{instructions}" if system else instructions
-        messages: list[ChatMessage] = [ChatMessage(role="system", content=system)] if system else []
+        """The LLM's view: system prompt, then what was said and heard, with answered tool calls (each
+        result followed by its tool's ``response_instructions`` as a system message), then the one-off
+        ``instructions`` of this reply as a trailing system message: read last, and the system prompt
+        with the tools (the model's cached prefix) stays the same. Cancelled calls are left out
+        entirely; unanswered ones are not yet shown."""
+        messages: list[ChatMessage] = (
+            [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
+        )
         for item in self.items:
             if item.kind == "user":
                 messages.append(ChatMessage(role="user", content=item.text))
@@ -145,9 +156,9 @@ class Ledger:
                     )
                 )
                 for call in answered:
-                    messages.append(
-                        ChatMessage(role="tool", content=call.result or "", tool_call_id=call.call_id)
-                    )
+                    messages.extend(result_messages(call))
+        if instructions:
+            messages.append(ChatMessage(role="system", content=instructions))
         return messages
 
     # --- checkpoints -------------------------------------------------------------------------------
@@ -168,6 +179,14 @@ class Ledger:
                 record.state = CallState.CANCELLED
             ledger.calls[record.call_id] = record
         return ledger
+
+
+def result_messages(call: ToolCallRecord) -> list[ChatMessage]:
+    """An answered call's result as the model sees it, with the tool's response instruction after it."""
+    messages = [ChatMessage(role="tool", content=call.result or "", tool_call_id=call.call_id)]
+    if (instruction := call.response_instruction()) is not None:
+        messages.append(ChatMessage(role="system", content=instruction))
+    return messages
 
 
 def tool_error_text(message: str) -> str:

@@ -38,7 +38,7 @@ from voxgate.audio.codecs import apply_volume, encode_audio, sample_rate_for
 from voxgate.audio.pacing import OutputPacer, PlayoutClock
 from voxgate.audio.resample import StreamResampler
 from voxgate.conversation.http_tools import HttpToolRunner, run_http_tool
-from voxgate.conversation.ledger import Ledger, ToolCallRecord, tool_error_text
+from voxgate.conversation.ledger import Ledger, ToolCallRecord, result_messages, tool_error_text
 from voxgate.conversation.played_transcript import PlayedTranscript, all_words, heard_words
 from voxgate.conversation.timings import TurnTimings
 from voxgate.conversation.tools import ToolSet, runs_on_server
@@ -255,10 +255,7 @@ class Reply:
                 ChatMessage(
                     role="assistant", content="".join(round_text), tool_calls=[e for _, e in interactive]
                 ),
-                *(
-                    ChatMessage(role="tool", content=record.result or "", tool_call_id=record.call_id)
-                    for record, _ in interactive
-                ),
+                *(message for record, _ in interactive for message in result_messages(record)),
             ]
 
     def _new_call_id(self, proposed: str) -> str:
@@ -280,6 +277,7 @@ class Reply:
             )
             logger.info("LLM called unknown tool %r", request.name)
             return None
+        instructions = spec.response_instructions
         record = ToolCallRecord(
             call_id,
             spec.name,
@@ -287,6 +285,8 @@ class Reply:
             ctx.reply_id,
             execution_mode=spec.execution_mode,
             server_side=runs_on_server(spec),
+            on_success=instructions.success if instructions else None,
+            on_error=instructions.error if instructions else None,
         )
         if record.server_side:
             ctx.ledger.propose(record)

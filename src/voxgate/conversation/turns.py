@@ -19,6 +19,9 @@ End of turn (after the user's last voiced frame):
 - if it says complete (p >= ``complete_probability``) the turn ends at once;
 - otherwise it ends at ``min_silence``; if the model is confident the turn is unfinished
   (p < ``unfinished_probability``) it waits until ``max_silence``; ``max_silence`` always forces the end.
+- a ``min_silence`` the client or agent set explicitly (``TurnDetection.explicit_silences``) is a
+  promise: the quick endings above wait for it too. Unset, the adaptive default (1000 / 3000 ms with
+  the quick endings) applies.
 
 Overlap with the agent: speech that starts while a reply is active is held (no ``input.speech.started``) until
 it qualifies as a barge-in: at least ``barge_in_ms`` of voiced audio that is not a back-channel (decided on
@@ -470,19 +473,23 @@ class TurnTaker:
 
     def _end_after_ms(self, utterance: _Utterance) -> float:
         td = self.turn_detection
+        # An explicit min_silence is a promise: no turn ends sooner. The adaptive default ends sooner when
+        # the words or the end-of-turn model say the turn is over.
+        promised = "min_silence" in td.explicit_silences
+        quick = td.min_silence if promised else min(self.tuning.quick_pause_ms, td.min_silence)
         if utterance.speculative_number:
             # Neither the words nor the end-of-turn model can tell "at 555" from "at 555, 234, 5678".
-            return min(self.tuning.number_pause_ms, td.min_silence)
+            return td.min_silence if promised else min(self.tuning.number_pause_ms, td.min_silence)
         if utterance.speculative_complete:
             # A transcript that ends a sentence ends the turn at the quick pause without waiting for the
             # end-of-turn model, and overrules a hesitant one: smart-turn judges some complete lines
             # unfinished ("Thanks, that's all I needed. Goodbye." scored 0.01).
-            return min(self.tuning.quick_pause_ms, td.min_silence)
+            return quick
         probability = utterance.detector_probability
         if probability is None:
             return td.min_silence
         if probability >= self.tuning.complete_probability:
-            return min(self.tuning.quick_pause_ms, td.min_silence)
+            return quick
         if probability < self.tuning.unfinished_probability:
             return td.max_silence
         return td.min_silence

@@ -11,9 +11,19 @@ validation context: ``Model.model_validate(data, context={"allowed_private_hosts
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from voxgate.outbound.addresses import normalise_host, url_refusal
 from voxgate.outbound.forbidden_headers import forbidden_header_refusal
@@ -66,7 +76,15 @@ class AudioFormat(ConfigModel):
         return PCM_SAMPLE_RATE if self.encoding == "audio/pcm" else G711_SAMPLE_RATE
 
 
+SILENCE_FIELDS = ("min_silence", "max_silence")
+
+
 class TurnDetection(ConfigModel):
+    """Turn-taking. ``min_silence``/``max_silence`` that the client or agent sets are honoured: no turn
+    ends before ``min_silence`` ms of silence. Left unset, the server's adaptive default applies (a turn
+    that reads as finished ends after a short pause, otherwise 1000 ms, up to 3000 ms) and they are left
+    out of the configuration the server reports."""
+
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
     vad_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_silence: int = Field(1000, ge=0, le=60_000)
@@ -80,6 +98,36 @@ class TurnDetection(ConfigModel):
         if self.min_silence > self.max_silence:
             raise ValueError("min_silence must not exceed max_silence")
         return self
+
+    @property
+    def explicit_silences(self) -> frozenset[str]:
+        """Which of ``min_silence``/``max_silence`` were set explicitly."""
+        return frozenset(name for name in SILENCE_FIELDS if name in self.model_fields_set)
+
+    @model_serializer(mode="wrap")
+    def _without_default_silences(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in SILENCE_FIELDS:
+            if name not in self.model_fields_set:
+                data.pop(name, None)
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The documented shape is the fields' (the serializer only leaves out unset silences)."""
+        return handler(_without_model_serializer(core_schema))
+
+
+def _without_model_serializer(schema: CoreSchema) -> CoreSchema:
+    """``schema`` (a model's, possibly wrapped by its validators) without the model's own serializer."""
+    copied: dict[str, Any] = dict(schema)
+    if copied.get("type") == "model":
+        copied.pop("serialization", None)
+    elif isinstance(copied.get("schema"), dict):
+        copied["schema"] = _without_model_serializer(copied["schema"])
+    return cast(CoreSchema, copied)
 
 
 Keyterm = Annotated[str, Field(min_length=1, max_length=MAX_KEYTERM_CHARS)]

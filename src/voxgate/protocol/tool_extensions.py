@@ -1,7 +1,9 @@
 """The hosted tool extensions (HOSTED.md §2): ``response_instructions`` and ``dtmf_collected_arguments``.
 
-Both are stored on agents and carried into the session configuration; the engine does not act on them
-yet. Like every configuration model they accept unknown keys (``ConfigModel``).
+Both are stored on agents and carried into the session configuration. ``response_instructions`` reach the
+model as a system message right after the tool's result (``conversation.ledger.result_messages``);
+``dtmf_collected_arguments`` are not acted on yet. Like every configuration model they accept unknown
+keys (``ConfigModel``).
 """
 
 from __future__ import annotations

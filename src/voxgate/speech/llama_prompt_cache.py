@@ -10,7 +10,8 @@ loaded (least recently used first out, ``max_sessions``). :meth:`LlamaPromptCach
 session's saved cells when it ends.
 
 llama-cpp-python has no public API for this, so this module relies on three of its private attributes
-(``Llama._ctx``, ``Llama._requires_eval``, ``Llama.input_ids``/``n_tokens``); :attr:`supported` is
+(``Llama._ctx``, ``Llama._requires_eval``, ``Llama.input_ids``/``n_tokens``; :meth:`next_token_logits` reads
+the last logits of the context); :attr:`supported` is
 false, and caching across sessions is off, when a version lacks them. Every method but :meth:`forget` and
 :meth:`clear` runs on the model's inference thread.
 """
@@ -22,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -96,6 +97,21 @@ class LlamaPromptCache:
         llama._ctx.kv_cache_seq_rm(-1, reused, -1)
         llama.eval(list(tokens[reused:]))
         llama._requires_eval = True
+
+    def next_token_logits(self, tokens: Sequence[int]) -> Any:
+        """Evaluate ``tokens`` (reusing the cached prefix, at least the last token again) and return a copy
+        of the logits for the token that would follow them (a numpy array of ``n_vocab`` floats)."""
+        import llama_cpp
+        import numpy as np
+
+        llama = self._llama
+        reused = min(self.reused_prefix(tokens), len(tokens) - 1)
+        llama.n_tokens = reused
+        llama._ctx.kv_cache_seq_rm(-1, reused, -1)
+        llama.eval(list(tokens[reused:]))
+        llama._requires_eval = True  # a later completion must not sample from these logits by accident
+        pointer = llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),)).copy()
 
     def _save(self) -> bytes:
         import llama_cpp

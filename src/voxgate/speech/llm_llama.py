@@ -5,9 +5,14 @@
 - Generation runs in a one-thread :class:`InferenceExecutor`; each piece of text is handed to the event
   loop with ``call_soon_threadsafe`` as it is decoded, and closing the async iterator sets a stop flag
   that the generation loop checks after every token.
-- Tool calls: the model writes ``<tool_call>{"name": …, "arguments": …}</tool_call>`` (or bare JSON).
-  :class:`ToolCallStreamParser` holds back output that starts like that and parses it at the end,
-  while an ordinary reply streams token by token.
+- Speak or call: with tools, the reply's action is decided first by constrained decoding and a call's
+  arguments are written under its JSON-schema grammar (:mod:`voxgate.speech.reply_grammar`); speech
+  cannot contain tool syntax. :class:`ToolCallStreamParser` reads the call; its arguments are checked
+  against the schema (:mod:`voxgate.speech.tool_arguments`) and the caller's words (:func:`is_grounded`).
+- Instructions: the trailing system message (``reply.create`` instructions, a tool's
+  ``response_instructions``) is what the model reads last; one that dictates the words ("Say exactly:
+  …") is spoken as given, one that names a tool to call makes it the action
+  (:mod:`voxgate.speech.instruction_directives`).
 - Anticipation: when the user pauses, the session may ask for the reply to what they said so far
   (:meth:`LlamaLLM.anticipate`). Its first tokens are generated while turn-taking is still deciding
   whether the turn has ended; a :meth:`LlamaLLM.stream` for exactly that prompt then starts with them
@@ -38,9 +43,21 @@ from voxgate.speech.base import (
     ToolSchema,
 )
 from voxgate.speech.executor import FOREGROUND, InferenceExecutor
+from voxgate.speech.instruction_directives import instructed_tool, verbatim_reply
 from voxgate.speech.llama_prompt_cache import LlamaPromptCache
 from voxgate.speech.models import resolve_model
 from voxgate.speech.prompt_budget import DEFAULT_REPLY_TOKENS
+from voxgate.speech.reply_grammar import (
+    SPEAK,
+    SPEECH_OPENING,
+    ArgumentGrammars,
+    action_options,
+    choose_action,
+    tool_call_prefix,
+    tool_call_text,
+    with_reply_format,
+)
+from voxgate.speech.tool_arguments import argument_errors
 from voxgate.speech.tool_call_parsing import ToolCallStreamParser, caller_context, is_grounded
 
 if TYPE_CHECKING:
@@ -79,6 +96,8 @@ class _Anticipation:
     tokens: int
     finished: bool
     """The model ended its reply (not merely the anticipation's token budget)."""
+    action: str | None = None
+    """What the reply decided to do (``speak`` or a tool's name); ``None`` without a decision."""
 
 
 @dataclass(slots=True)
@@ -87,6 +106,8 @@ class _CompletionRun:
     first_at: float | None = None
     stopped: bool = False
     finished: bool = False
+    action: str | None = None
+    """``speak`` or the tool called, when the reply decided its action (:meth:`LlamaLLM._reply`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +192,7 @@ class LlamaLLM:
         max_cached_sessions: int = 8,
         anticipate_tokens: int = 16,
         require_grounded_calls: bool = True,
+        decide_actions: bool = True,
     ) -> None:
         from llama_cpp import Llama  # heavy: only when the embedded LLM is chosen
 
@@ -183,6 +205,9 @@ class LlamaLLM:
         """How far :meth:`anticipate` generates: about one spoken clause, so a turn that goes on after
         all wastes at most this much of the model's time."""
         self.require_grounded_calls = require_grounded_calls
+        self.decide_actions = decide_actions
+        """Decide speak-or-call by constrained decoding (:mod:`voxgate.speech.reply_grammar`); off: the
+        model writes calls freely in the chat template's convention (compared in bench/llm_quality.py)."""
         try:
             self._llama: Llama = Llama(
                 model_path=str(path),
@@ -208,6 +233,8 @@ class LlamaLLM:
         self.recent_stats: deque[GenerationStats] = deque(maxlen=64)
         """Every generation, oldest first (a reply whose tool call was rejected has two)."""
         self._tool_start_tokens: Any = None
+        self._argument_grammars = ArgumentGrammars()
+        self._action_options: dict[tuple[str, ...], dict[str, list[int]]] = {}
 
     @property
     def executor(self) -> InferenceExecutor:
@@ -229,7 +256,11 @@ class LlamaLLM:
         """
         messages = list(messages)
         tools = list(tools)
-        speak_only = bool(tools) and messages[-1].role == "tool"
+        dictated = verbatim_reply(messages)
+        if dictated is not None:
+            yield TextDelta(dictated)
+            return
+        speak_only = bool(tools) and answers_tool_result(messages)
         parser = ToolCallStreamParser([tool.name for tool in tools]) if tools else None
         spoke = False
         async for piece in self._pieces(messages, tools, session_key, speak_only=speak_only):
@@ -242,9 +273,7 @@ class LlamaLLM:
         schemas = {tool.name: tool for tool in tools}
         context = caller_context(messages)
         calls = [e for e in final if isinstance(e, ToolCallRequest)]
-        accepted = [
-            c for c in calls if not self.require_grounded_calls or is_grounded(c, schemas[c.name], context)
-        ]
+        accepted = [c for c in calls if self._acceptable(c, schemas[c.name], context)]
         for event in final:
             if isinstance(event, TextDelta) or event in accepted:
                 spoke = spoke or isinstance(event, TextDelta)
@@ -253,6 +282,13 @@ class LlamaLLM:
             logger.info("LLM tool call rejected (%s); answering in words instead", calls or "unparseable")
             async for piece in self._pieces(messages, tools, session_key, speak_only=True):
                 yield TextDelta(piece)
+
+    def _acceptable(self, call: ToolCallRequest, schema: ToolSchema, context: set[str]) -> bool:
+        errors = argument_errors(call.arguments, schema.parameters)
+        if errors:
+            logger.info("LLM tool call %s has arguments its schema refuses: %s", call.name, "; ".join(errors))
+            return False
+        return not self.require_grounded_calls or is_grounded(call, schema, context)
 
     async def _pieces(
         self,
@@ -363,9 +399,99 @@ class LlamaLLM:
         )
 
     def _prompt_for(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[int]:
-        if tools and messages[-1].role == "tool":  # the small model must answer the result in words
-            messages = [*messages, ChatMessage("system", AFTER_TOOL_RESULT_HINT)]
-        return self._prompt_tokens(messages, tools)
+        return self._prompt_tokens(self._prompt_messages(messages, tools), tools)
+
+    def _prompt_messages(self, messages: list[ChatMessage], tools: list[ToolSchema]) -> list[ChatMessage]:
+        """The messages as the model sees them: the reply format in the system prompt (with tools and
+        :attr:`decide_actions`), and after a tool result one system message with the hint to answer it
+        in words followed by the instructions that came with the result (read last)."""
+        if tools and self.decide_actions:
+            messages = with_reply_format(messages)
+        if tools and answers_tool_result(messages):  # the small model must answer the result in words
+            last_tool = max(i for i, message in enumerate(messages) if message.role == "tool")
+            instructions = [message.content for message in messages[last_tool + 1 :]]
+            hint = ChatMessage("system", " ".join([AFTER_TOOL_RESULT_HINT, *instructions]))
+            messages = [*messages[: last_tool + 1], hint]
+        return messages
+
+    def _reply(
+        self,
+        tokens: list[int],
+        tools: list[ToolSchema],
+        max_tokens: int,
+        speak_only: bool,
+        stop: Callable[[], bool],
+        emit: Callable[[str], None],
+        instructed: str | None = None,
+    ) -> _CompletionRun:
+        """Generate a reply after ``tokens``: with tools, decide its action first (speech or a call);
+        ``instructed``: the tool an instruction named (the action without asking the model)."""
+        if tools and self.decide_actions:
+            if not speak_only:
+                action = instructed or self._choose_action(tokens, tools)
+                tool = next((t for t in tools if t.name == action), None)
+                if tool is not None:
+                    run = self._write_tool_call(tokens, tool, stop, emit)
+                    run.action = tool.name
+                    return run
+            tokens = tokens + self._speech_opening()
+            speak_only = True  # speaking: nothing it says may be tool syntax
+            run = self._complete(tokens, max_tokens, speak_only, stop, emit)
+            run.action = SPEAK
+            return run
+        return self._complete(tokens, max_tokens, speak_only, stop, emit)
+
+    def _speech_opening(self) -> list[int]:
+        return self._llama.tokenize(SPEECH_OPENING.encode("utf-8"), add_bos=False, special=False)
+
+    def _choose_action(self, tokens: list[int], tools: list[ToolSchema]) -> str:
+        key = tuple(tool.name for tool in tools)
+        options = self._action_options.get(key)
+        if options is None:
+            options = action_options(
+                tools, lambda text: self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+            )
+            if len(self._action_options) >= 64:
+                self._action_options.clear()
+            self._action_options[key] = options
+        action = choose_action(tokens, options, self.prompt_cache.next_token_logits)
+        logger.debug("reply action: %s", action)
+        return action
+
+    def _write_tool_call(
+        self, tokens: list[int], tool: ToolSchema, stop: Callable[[], bool], emit: Callable[[str], None]
+    ) -> _CompletionRun:
+        """The call's arguments, decoded greedily under the tool's JSON-schema grammar, emitted at once as
+        one native ``<tool_call>`` block."""
+        from llama_cpp import LlamaGrammar
+
+        run = _CompletionRun()
+        opening = tool_call_prefix(tool.name).encode("utf-8")
+        prefix = self._llama.tokenize(opening, add_bos=False, special=True)
+        grammar = LlamaGrammar.from_string(self._argument_grammars.gbnf(tool.parameters), verbose=False)
+        completion = self._llama.create_completion(
+            prompt=tokens + prefix,
+            max_tokens=self.max_tokens,
+            temperature=0.0,
+            seed=self.seed,
+            stream=True,
+            grammar=grammar,
+        )
+        pieces: list[str] = []
+        try:
+            for chunk in completion:
+                if stop():
+                    run.stopped = True
+                    return run
+                choice = chunk["choices"][0]  # type: ignore[index]
+                run.produced += 1
+                run.first_at = run.first_at or time.perf_counter()
+                pieces.append(choice["text"])
+        finally:
+            completion.close()  # type: ignore[union-attr]
+        run.finished = True
+        emit(tool_call_text(tool.name, "".join(pieces)))
+        return run
 
     def _complete(
         self,
@@ -425,25 +551,43 @@ class LlamaLLM:
             self._anticipation = None
             run = _CompletionRun()
             prompt, budget, anticipated_tokens = tokens, self.max_tokens, 0
-            if (
+            matching = (
                 anticipated is not None
                 and not speak_only
                 and anticipated.session_key == session_key
                 and anticipated.prompt == tokens
-            ):
+            )
+            # A call cut short by the anticipation's stop is written again (its decision is kept); speech
+            # goes on from where the anticipation stopped.
+            instructed = instructed_tool(messages, tools)
+            resumed = False
+            if matching:
+                assert anticipated is not None
+                resumed = anticipated.finished or anticipated.action in (None, SPEAK)
+                instructed = instructed if resumed else anticipated.action
+            if resumed:
+                assert anticipated is not None
                 for piece in anticipated.pieces:
                     run.first_at = run.first_at or time.perf_counter()
                     emit(piece)
                 text = "".join(anticipated.pieces)
-                prompt = tokens + self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+                opening = self._speech_opening() if tools and self.decide_actions else []
+                spoken = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+                prompt = tokens + opening + spoken
                 budget = self.max_tokens - anticipated.tokens
                 run.produced, run.finished = anticipated.tokens, anticipated.finished
                 anticipated_tokens = anticipated.tokens
             if not run.finished and budget > 0:
                 deadline = started + GENERATION_TIME_BUDGET_SECONDS
-                rest = self._complete(
-                    prompt, budget, speak_only, lambda: stop.is_set() or time.perf_counter() > deadline, emit
-                )
+
+                def stop_now() -> bool:
+                    return stop.is_set() or time.perf_counter() > deadline
+
+                if resumed:  # the anticipation decided to speak (a call is always finished)
+                    speaking = bool(tools) and self.decide_actions
+                    rest = self._complete(prompt, budget, speaking, stop_now, emit)
+                else:
+                    rest = self._reply(prompt, tools, budget, speak_only, stop_now, emit, instructed)
                 run.produced += rest.produced
                 run.first_at = run.first_at or rest.first_at
                 run.stopped = rest.stopped
@@ -483,12 +627,16 @@ class LlamaLLM:
         tokens = self._prompt_for(messages, tools)
         self.prompt_cache.switch(session_key, tokens)
         pieces: list[str] = []
-        run = self._complete(tokens, self.anticipate_tokens, False, superseded, pieces.append)
-        self._anticipation = _Anticipation(session_key, tokens, pieces, run.produced, run.finished)
+        instructed = instructed_tool(messages, tools)
+        run = self._reply(tokens, tools, self.anticipate_tokens, False, superseded, pieces.append, instructed)
+        self._anticipation = _Anticipation(
+            session_key, tokens, pieces, run.produced, run.finished, run.action
+        )
         return run.produced
 
     def _speak_only_processor(self) -> Any:
-        """A logits processor that forbids writing a tool call (any token with ``{``, and ``<tool_call>``).
+        """A logits processor that forbids writing a tool call or code (any token with ``{`` or a backtick,
+        and ``<tool_call>``).
 
         Used for the reply to a tool result (with :data:`AFTER_TOOL_RESULT_HINT`): the 0.5B model
         tends to repeat the call or echo the result there instead of answering, so after a tool
@@ -504,6 +652,7 @@ class LlamaLLM:
                     token
                     for token in range(llama.n_vocab())
                     if b"{" in (piece := llama.detokenize([token], special=True))
+                    or b"`" in piece
                     or b"<tool" in piece
                     or b"<" == piece.strip()
                 ],
@@ -518,6 +667,7 @@ class LlamaLLM:
         return LogitsProcessorList([ban])
 
     def _warm(self, messages: list[ChatMessage], tools: list[ToolSchema], session_key: str | None) -> None:
+        messages = self._prompt_messages(messages, tools)
         prompt = self.renderer.render(messages, tools, add_generation_prompt=False)
         tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) > self._prompt_budget:  # never prefill what no reply could use
@@ -527,6 +677,14 @@ class LlamaLLM:
 
 
 _END = object()
+
+
+def answers_tool_result(messages: Sequence[ChatMessage]) -> bool:
+    """The reply answers a tool result: the last message that is not an instruction is one."""
+    for message in reversed(messages):
+        if message.role != "system":
+            return message.role == "tool"
+    return False
 
 
 def _drop_oldest_turn(messages: list[ChatMessage]) -> list[ChatMessage] | None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from voxgate.speech.speech_normaliser import spoken_text
+
 TITLES = frozenset(
     {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "sr.", "jr.", "mt.", "rev.", "gen.", "capt."}
 )
@@ -190,9 +192,12 @@ class SentenceSplitter:
 
 
 def synthesis_text(chunk: str, *, last: bool) -> str:
-    """The text to give the TTS for ``chunk``: a chunk that stops mid-sentence without punctuation (a
-    phrase cut) gets a comma, so it is spoken with the rise of a sentence that goes on and a short
-    pause, not the fall of a finished one. The spoken transcript keeps ``chunk`` as the LLM wrote it."""
-    if last or _SPOKEN_END.search(chunk):
-        return chunk
-    return chunk + ","
+    """The text to give the TTS for ``chunk``: its spoken form (``speech_normaliser.spoken_text``: no
+    markup, numbers, prices, times and ids said the way a person would); a chunk that stops mid-sentence
+    without punctuation (a phrase cut) gets a comma, so it is spoken with the rise of a sentence that
+    goes on and a short pause, not the fall of a finished one. The transcript keeps the written text
+    (``speech_normaliser.displayed_text``). ``""``: nothing in ``chunk`` is to be spoken."""
+    spoken = spoken_text(chunk)
+    if not spoken or last or _SPOKEN_END.search(spoken):
+        return spoken
+    return spoken + ","

@@ -222,8 +222,16 @@ def _grounding_words(text: str) -> set[str]:
 
 
 def caller_context(messages: Sequence[ChatMessage]) -> set[str]:
-    """Words the caller said (user turns) or that tools returned: what a tool argument may come from."""
-    return _grounding_words(" ".join(m.content for m in messages if m.role in ("user", "tool")))
+    """Words the caller said (user turns), that tools returned, or that an instruction gave (a system
+    message after the system prompt: ``reply.create`` instructions, ``response_instructions``, items the
+    client added): what a tool argument may come from. The system prompt itself is not: its examples are
+    not the caller's data."""
+    texts = [
+        message.content
+        for index, message in enumerate(messages)
+        if message.role in ("user", "tool") or (message.role == "system" and index > 0)
+    ]
+    return _grounding_words(" ".join(texts))
 
 
 def is_grounded(call: ToolCallRequest, schema: ToolSchema, context: set[str]) -> bool:

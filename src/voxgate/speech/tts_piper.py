@@ -1,6 +1,8 @@
 """Piper text-to-speech (piper-tts 1.8, the packaged ``en_US-joe-medium`` voice by default).
 
-The engine hands over one sentence or clause at a time; Piper phonemizes it (espeak-ng data bundled
+Catalogue ids map to ``joe`` or one of its re-voiced variants (``voice_map.PIPER_DEFAULTS``,
+``voice_variants``: Praat's "Change gender" on each chunk, in the same executor call). The engine hands
+over one sentence or clause at a time; Piper phonemizes it (espeak-ng data bundled
 in piper-tts) and runs the VITS ONNX model once per sentence, so each sentence arrives as one int16
 chunk. Inference runs in the TTS ``InferenceExecutor`` (one worker; ``settings.tts_threads`` ORT
 threads) as foreground work (``executor.FOREGROUND``): the embedded LLM pauses between tokens meanwhile.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,6 +30,9 @@ from voxgate.speech.executor import FOREGROUND, InferenceExecutor
 from voxgate.speech.models import resolve_model
 from voxgate.speech.tts_espeak import EspeakTTS
 from voxgate.speech.voice_map import PACKAGED_PIPER_VOICE, InstalledVoice, VoiceMap
+from voxgate.speech.voice_variants import apply_variant, variants_available
+
+logger = logging.getLogger(__name__)
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPEAKABLE = re.compile(r"[0-9A-Za-z\u00c0-\uffff]")
@@ -61,14 +67,21 @@ class PiperTTS:
         self.voice_map = voice_map or VoiceMap.from_settings(settings, "piper")
         threads = threads or settings.tts_threads
         self._voices: dict[str, PiperVoice] = {}
-        for installed in sorted(self.voice_map.installed_voices(), key=str):
-            if installed.engine == "piper" and installed.name not in self._voices:
+        installed_voices = self.voice_map.installed_voices()
+        self.variants = variants_available()
+        if not self.variants and any(voice.variant for voice in installed_voices):
+            logger.warning(
+                "praat-parselmouth is not installed: every voice id is spoken by its base voice "
+                "(female ids too); pip install praat-parselmouth"
+            )
+        for installed in sorted(installed_voices, key=str):
+            if installed.engine == "piper" and installed.model not in self._voices:
                 path = (
                     resolve_model("piper-joe", settings)
-                    if installed.name == PACKAGED_PIPER_VOICE
-                    else Path(installed.name).expanduser()
+                    if installed.model == PACKAGED_PIPER_VOICE
+                    else Path(installed.model).expanduser()
                 )
-                self._voices[installed.name] = load_piper_voice(path, threads=threads)
+                self._voices[installed.model] = load_piper_voice(path, threads=threads)
         if PACKAGED_PIPER_VOICE in self._voices:
             self.sample_rate = self._voices[PACKAGED_PIPER_VOICE].config.sample_rate
         elif self._voices:
@@ -100,19 +113,25 @@ class PiperTTS:
                 async for chunk in stream:
                     yield chunk
             return
-        voice = self._voices[installed.name]
+        voice = self._voices[installed.model]
+        variant = installed.variant if self.variants else None
 
         def start() -> Iterator[AudioChunk]:
             return iter(voice.synthesize(text))
 
-        def next_chunk(iterator: Iterator[AudioChunk]) -> AudioChunk | None:
+        def next_chunk(iterator: Iterator[AudioChunk]) -> PcmAudio | None:
             with FOREGROUND.running():  # the listener waits for this audio: the LLM pauses meanwhile
-                return next(iterator, None)
+                chunk = next(iterator, None)
+                if chunk is None:
+                    return None
+                samples = chunk.audio_int16_array
+                if variant is not None:
+                    samples = apply_variant(samples, voice.config.sample_rate, variant)
+                return samples
 
         chunks = await self.executor.run(start)
         resampler = self._resampler(voice.config.sample_rate)
-        while (chunk := await self.executor.run(next_chunk, chunks)) is not None:
-            samples = chunk.audio_int16_array
+        while (samples := await self.executor.run(next_chunk, chunks)) is not None:
             if resampler is not None:
                 samples = resampler.resample_chunk(samples)
             if len(samples):
@@ -121,10 +140,15 @@ class PiperTTS:
             yield tail
 
     def synthesize_blocking(self, text: str, voice_name: str = PACKAGED_PIPER_VOICE) -> PcmAudio:
-        """Whole-text synthesis in the caller's thread (benchmarks and tools)."""
-        voice = self._voices[voice_name]
+        """Whole-text synthesis in the caller's thread (benchmarks and tools). ``voice_name``: a Piper
+        voice with an optional ``+variant`` (``joe+f1``)."""
+        installed = InstalledVoice("piper", voice_name)
+        voice = self._voices[installed.model]
         pieces = [chunk.audio_int16_array for chunk in voice.synthesize(text)]
-        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+        pcm = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+        if installed.variant is not None and self.variants:
+            pcm = apply_variant(pcm, voice.config.sample_rate, installed.variant)
+        return pcm
 
     def _resampler(self, source_rate: int) -> soxr.ResampleStream | None:
         if source_rate == self.sample_rate:

@@ -22,10 +22,11 @@ export class AgentForm {
   setVoices(voices, defaultVoice) {
     const select = this.fields.voice;
     select.replaceChildren(
-      ...voices.map(({ voice_id: id, gender }) => {
+      ...voices.map(({ voice_id: id, gender, plays }) => {
         const option = document.createElement("option");
         option.value = id;
-        option.textContent = `${id[0].toUpperCase()}${id.slice(1)} (${gender})`;
+        const label = `${id[0].toUpperCase()}${id.slice(1)} (${gender})`;
+        option.textContent = plays ? `${label}: ${plays}` : label;  // what this server really plays
         return option;
       }),
     );
@@ -47,8 +48,8 @@ export class AgentForm {
     f.prompt.value = agent?.system_prompt ?? "";
     f.greeting.value = agent?.greeting ?? "";
     f.threshold.value = turn.vad_threshold ?? 0.5;
-    f.minSilence.value = turn.min_silence ?? 1000;
-    f.maxSilence.value = turn.max_silence ?? 3000;
+    f.minSilence.value = turn.min_silence ?? "";  // empty: not set, the server's adaptive default
+    f.maxSilence.value = turn.max_silence ?? "";
     f.interrupt.checked = turn.interrupt_response ?? true;
     f.tools.value = JSON.stringify(agent?.tools ?? [], null, 2);
     this.clearInvalid();
@@ -70,25 +71,29 @@ export class AgentForm {
     }
     if (!Array.isArray(tools)) return this.#invalid(f.tools, "Tools must be a JSON array ([] for none).");
     const numbers = {};
+    const unset = [];
     for (const [key, input] of [["vad_threshold", f.threshold], ["min_silence", f.minSilence], ["max_silence", f.maxSilence]]) {
+      if (key !== "vad_threshold" && input.value.trim() === "") {
+        unset.push(key);  // a silence left empty is not sent: the adaptive default applies
+        continue;
+      }
       const value = Number(input.value);
       if (input.value === "" || !Number.isFinite(value)) return this.#invalid(input, `${input.labels[0].textContent} must be a number.`);
       numbers[key] = key === "vad_threshold" ? value : Math.round(value);
     }
     const previousInput = this.agent?.input ?? {};
+    const turnDetection = {
+      ...(previousInput.turn_detection ?? {}),
+      ...numbers,
+      interrupt_response: f.interrupt.checked,
+    };
+    for (const key of unset) delete turnDetection[key];
     const body = {
       name,
       system_prompt: prompt,
       voice: { voice_id: f.voice.value },
       greeting: f.greeting.value.trim() || null,
-      input: {
-        ...previousInput,
-        turn_detection: {
-          ...(previousInput.turn_detection ?? {}),
-          ...numbers,
-          interrupt_response: f.interrupt.checked,
-        },
-      },
+      input: { ...previousInput, turn_detection: turnDetection },
       tools,
     };
     if (!this.agent && body.greeting === null) delete body.greeting;
