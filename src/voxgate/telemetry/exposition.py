@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, PlatformCollector, ge
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from voxgate.telemetry import metrics  # noqa: F401  (registers every metric and collector)
+from voxgate.telemetry.gc_pauses import flush_gc_pauses
 from voxgate.telemetry.multiprocess import forget_dead_workers, multiprocess_directory
 from voxgate.telemetry.runtime import refresh_runtime_gauges
 
@@ -14,6 +15,7 @@ from voxgate.telemetry.runtime import refresh_runtime_gauges
 def exposition() -> bytes:
     """Refresh the run-time gauges, then render every metric (see the module docstring)."""
     refresh_runtime_gauges()
+    flush_gc_pauses()
     directory = multiprocess_directory()
     if directory is None:
         return generate_latest(REGISTRY)

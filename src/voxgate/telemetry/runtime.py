@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from voxgate.telemetry.gc_pauses import flush_gc_pauses
 from voxgate.telemetry.metrics import ASYNCIO_TASKS, EVENT_LOOP_LAG_SECONDS, THREADS
 from voxgate.telemetry.multiprocess import WORKER_SAMPLE_SECONDS, WorkerFigures, multiprocess_directory
 
@@ -44,3 +45,4 @@ async def watch_event_loop(period: float = EVENT_LOOP_PROBE_SECONDS) -> None:
         expected = loop.time() + period
         await asyncio.sleep(period)
         EVENT_LOOP_LAG_SECONDS.observe(max(0.0, loop.time() - expected))
+        flush_gc_pauses()
