@@ -7,7 +7,6 @@ database cannot store (NUL, lone surrogates) are a 422 instead of a driver error
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any
 
@@ -17,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from voxgate.api.agent_prompt_budget import check_new_agent, updated_agent_check
 from voxgate.api.auth import require_principal
-from voxgate.api.list_pages import PageQuery, ResponseMetadata, invalid_cursor, list_body
+from voxgate.api.json_bodies import read_json_object
+from voxgate.api.list_pages import PageQuery, ResponseMetadata, list_body
 from voxgate.api.rest_errors import (
     RESPONSE_401,
     RESPONSE_422,
@@ -25,15 +25,12 @@ from voxgate.api.rest_errors import (
     agent_not_found,
     described,
     from_pydantic,
-    malformed_json,
     update_conflict,
     validation_failed,
 )
 from voxgate.config import Settings
 from voxgate.protocol.agents import AgentCreate, AgentRecord, AgentUpdate
-from voxgate.protocol.frame_limits import nesting_refusal
 from voxgate.store import AgentDocumentError, AgentUpdateConflict, Principal, Store
-from voxgate.store.paging import InvalidCursor
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -91,7 +88,7 @@ CREATED_LINKS = {
     summary="Create an agent",
 )
 async def create_agent(request: Request, principal: CallerPrincipal) -> JSONResponse:
-    data = await _read_json_object(request)
+    data = await read_json_object(request)
     try:
         create = AgentCreate.model_validate(data, context=_validation_context(request))
     except ValidationError as exc:
@@ -114,10 +111,7 @@ async def create_agent(request: Request, principal: CallerPrincipal) -> JSONResp
 async def list_agents(
     request: Request, principal: CallerPrincipal, page: Annotated[PageQuery, Depends()]
 ) -> JSONResponse:
-    try:
-        agents = await _store(request).agents.list(principal.project_id, page.request)
-    except InvalidCursor as exc:
-        raise invalid_cursor(exc) from None
+    agents = await _store(request).agents.list(principal.project_id, page.request)
     return JSONResponse(list_body("agents", agents))
 
 
@@ -149,7 +143,7 @@ async def update_agent(request: Request, principal: CallerPrincipal, agent_id: A
     store = _store(request)
     if await store.agents.get(principal.project_id, agent_id) is None:
         raise agent_not_found()
-    data = await _read_json_object(request)
+    data = await read_json_object(request)
     try:
         update = AgentUpdate.model_validate(data, context=_validation_context(request))
     except ValidationError as exc:
@@ -195,56 +189,3 @@ def _validation_context(request: Request) -> dict[str, Any]:
 def _check_id(agent_id: str) -> None:
     if not AGENT_ID_PATTERN.fullmatch(agent_id):
         raise agent_not_found()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-async def _read_json_object(request: Request) -> Any:
-    """The parsed body (the size cap is enforced by BodySizeLimitMiddleware before this runs)."""
-    raw = await request.body()
-    if not raw.strip():
-        raise malformed_json("the request body is empty")
-    if (refusal := nesting_refusal(raw)) is not None:
-        raise malformed_json(refusal)
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        raise malformed_json("nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
-        raise malformed_json(str(exc)) from None
-    problem = _find_unstorable_string(data, ("body",))
-    if problem is not None:
-        raise validation_failed(
-            [(problem, "string contains a NUL character or invalid unicode", "string_type")]
-        )
-    return data
-
-
-def _find_unstorable_string(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
-    """Location of the first string (or object key) that contains NUL or a lone surrogate."""
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, loc)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if not _storable(item):
-                return where
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if not _storable(key):
-                    return where
-                stack.append((child, (*where, key)))
-        elif isinstance(item, list):
-            stack.extend((child, (*where, index)) for index, child in enumerate(item))
-    return None
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -23,9 +23,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from voxgate.api.agents import _read_json_object
 from voxgate.api.auth import require_principal
-from voxgate.api.list_pages import PageQuery, ResponseMetadata, invalid_cursor, list_body
+from voxgate.api.json_bodies import read_json_object
+from voxgate.api.list_pages import PageQuery, ResponseMetadata, list_body
 from voxgate.api.rest_errors import (
     RESPONSE_401,
     RESPONSE_422,
@@ -38,7 +38,6 @@ from voxgate.api.rest_errors import (
 from voxgate.config import Settings
 from voxgate.store import Principal, Store
 from voxgate.store.call_states import CARRIER_REFUSED
-from voxgate.store.paging import InvalidCursor
 from voxgate.telephony.outbound import PHONE_NUMBER, OutboundCallError, place_call
 from voxgate.telephony.webhook import call_status_url, voice_webhook_url
 
@@ -102,7 +101,7 @@ class CallList(BaseModel):
     summary="Place an outbound phone call with a stored agent (Twilio)",
 )
 async def create_call(request: Request, principal: CallerPrincipal) -> JSONResponse:
-    data = await _read_json_object(request)
+    data = await read_json_object(request)
     to_number, from_number, agent_id = _call_fields(data)
     store = _store(request)
     agent = await store.agents.get(principal.project_id, agent_id)
@@ -163,12 +162,9 @@ async def list_calls(
     status: Annotated[CallStatus | None, Query(description="Only calls in this status.")] = None,
     direction: Annotated[CallDirection | None, Query(description="Only inbound or outbound calls.")] = None,
 ) -> JSONResponse:
-    try:
-        calls = await _store(request).calls.list(
-            principal.project_id, page.request, status=status, direction=direction
-        )
-    except InvalidCursor as exc:
-        raise invalid_cursor(exc) from None
+    calls = await _store(request).calls.list(
+        principal.project_id, page.request, status=status, direction=direction
+    )
     return JSONResponse(list_body("calls", calls))
 
 

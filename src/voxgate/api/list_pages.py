@@ -16,8 +16,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from voxgate.api.rest_errors import ApiError, validation_failed
-from voxgate.store.paging import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, Page, PageRequest
+from voxgate.store.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
 
 
 class ResponseMetadata(BaseModel):
@@ -38,10 +37,6 @@ class PageQuery:
         ] = None,
     ) -> None:
         self.request = PageRequest(limit=limit, cursor=cursor or None)
-
-
-def invalid_cursor(exc: InvalidCursor) -> ApiError:
-    return validation_failed([(("query", "cursor"), str(exc), "value_error")])
 
 
 def list_body(name: str, page: Page[Any]) -> dict[str, Any]:

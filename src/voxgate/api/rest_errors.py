@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxgate.api.request_ids import REQUEST_ID_HEADER, request_id_of
+from voxgate.store.paging import InvalidCursor
 
 logger = logging.getLogger(__name__)
 
@@ -244,11 +245,17 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error.response(request_id_of(request.scope))
 
 
+async def _invalid_cursor(request: Request, exc: Exception) -> JSONResponse:
+    """A list's ``cursor`` that is garbage or belongs to another list or project (every list route)."""
+    return await _api_error(request, validation_failed([(("query", "cursor"), str(exc), "value_error")]))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _store_unavailable)
     app.add_exception_handler(TimeoutError, _store_unavailable)
     app.add_exception_handler(DBAPIError, _store_unavailable)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(Exception, _unexpected)

@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from voxgate.api.auth import require_principal
-from voxgate.api.list_pages import PageQuery, ResponseMetadata, invalid_cursor, list_body
+from voxgate.api.list_pages import PageQuery, ResponseMetadata, list_body
 from voxgate.api.rest_errors import RESPONSE_401, RESPONSE_422, ApiError, described, error_body
 from voxgate.history.service import HistoryService
 from voxgate.store import Principal
-from voxgate.store.paging import InvalidCursor, PageRequest
+from voxgate.store.paging import PageRequest
 from voxgate.store.session_records import ENDED, session_item
 from voxgate.store.tables import SessionRecordRow
 
@@ -97,12 +97,9 @@ async def list_sessions(
     status: Annotated[Literal["active", "ended"] | None, Query(description="Only this status.")] = None,
     agent_id: Annotated[str | None, Query(max_length=128, description="Only this agent's.")] = None,
 ) -> JSONResponse:
-    try:
-        sessions = await _history(request).store.sessions.list(
-            principal.project_id, page.request, status=status, agent_id=agent_id
-        )
-    except InvalidCursor as exc:
-        raise invalid_cursor(exc) from None
+    sessions = await _history(request).store.sessions.list(
+        principal.project_id, page.request, status=status, agent_id=agent_id
+    )
     return JSONResponse(list_body("sessions", sessions))
 
 
@@ -148,12 +145,9 @@ async def list_deliveries(
     request: Request, principal: CallerPrincipal, session_id: SessionId, page: Annotated[PageQuery, Depends()]
 ) -> JSONResponse:
     await _load(request, principal, session_id)
-    try:
-        deliveries = await _history(request).store.outbox.list_for_session(
-            principal.project_id, session_id, page.request
-        )
-    except InvalidCursor as exc:
-        raise invalid_cursor(exc) from None
+    deliveries = await _history(request).store.outbox.list_for_session(
+        principal.project_id, session_id, page.request
+    )
     return JSONResponse(list_body("deliveries", deliveries))
 
 

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from voxgate.api.agents import _read_json_object
 from voxgate.api.auth import require_principal
-from voxgate.api.list_pages import PageQuery, ResponseMetadata, invalid_cursor, list_body
+from voxgate.api.json_bodies import read_json_object
+from voxgate.api.list_pages import PageQuery, ResponseMetadata, list_body
 from voxgate.api.rest_errors import (
     RESPONSE_401,
     RESPONSE_422,
@@ -30,7 +30,6 @@ from voxgate.api.rest_errors import (
 from voxgate.history.webhook_events import events_problem, secret_problem, url_problem
 from voxgate.outbound.policy import OutboundPolicy
 from voxgate.store import Principal, Store
-from voxgate.store.paging import InvalidCursor
 from voxgate.store.webhook_subscriptions import UNSET, SubscriptionFields
 
 router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["webhooks"])
@@ -84,7 +83,7 @@ REQUEST_BODY = {
     summary="Subscribe a URL to session (and call) events",
 )
 async def create_subscription(request: Request, principal: CallerPrincipal) -> JSONResponse:
-    data = await _read_json_object(request)
+    data = await read_json_object(request)
     fields = await _fields(request, principal, data, partial=False)
     record = await _store(request).webhooks.create(principal.project_id, fields)
     return JSONResponse(record, status_code=201)
@@ -100,10 +99,7 @@ async def create_subscription(request: Request, principal: CallerPrincipal) -> J
 async def list_subscriptions(
     request: Request, principal: CallerPrincipal, page: Annotated[PageQuery, Depends()]
 ) -> JSONResponse:
-    try:
-        subscriptions = await _store(request).webhooks.list(principal.project_id, page.request)
-    except InvalidCursor as exc:
-        raise invalid_cursor(exc) from None
+    subscriptions = await _store(request).webhooks.list(principal.project_id, page.request)
     return JSONResponse(list_body("subscriptions", subscriptions))
 
 
@@ -131,7 +127,7 @@ async def update_subscription(
     store = _store(request)
     if await store.webhooks.get(principal.project_id, subscription_id) is None:
         raise _not_found()
-    data = await _read_json_object(request)
+    data = await read_json_object(request)
     fields = await _fields(request, principal, data, partial=True)
     record = await store.webhooks.update(principal.project_id, subscription_id, fields)
     if record is None:
